@@ -1,0 +1,47 @@
+"""Per-sample loss functions and the weighted reduction every head uses.
+
+Every loss here returns one value per sample, shape ``(B,)``, so that imbalance strategies can
+multiply it by per-sample weights before averaging (as the DIR reference does: ``mean(w * l)``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+PointLoss = Callable[..., Tensor]
+
+
+def l1(pred: Tensor, target: Tensor) -> Tensor:
+    """Absolute error, shape ``(B,)``."""
+    return (pred - target).abs()
+
+
+def mse(pred: Tensor, target: Tensor) -> Tensor:
+    """Squared error, shape ``(B,)``."""
+    return (pred - target) ** 2
+
+
+def huber(pred: Tensor, target: Tensor, delta: float = 1.0) -> Tensor:
+    """Huber loss with threshold ``delta`` (in the units of ``pred``), shape ``(B,)``."""
+    return F.huber_loss(pred, target, reduction="none", delta=delta)
+
+
+POINT_LOSSES: dict[str, PointLoss] = {"l1": l1, "mse": mse, "huber": huber}
+"""Registry of point losses for regression-type heads. Extended by the heads module."""
+
+
+def weighted_mean(per_sample: Tensor, weights: Tensor | None) -> Tensor:
+    """``mean(w * l)`` over the batch; plain mean when ``weights`` is None.
+
+    Args:
+        per_sample: shape ``(B,)``.
+        weights: shape ``(B,)`` or None. Weights are normalised to mean 1 over the training set,
+            so this keeps the loss scale of the unweighted case.
+    """
+    if weights is None:
+        return per_sample.mean()
+    return (per_sample * weights).mean()

@@ -1,0 +1,366 @@
+"""One training trial, without Ray: configuration dict + prepared data -> per-epoch metrics.
+
+:class:`Trial` trains an :class:`~agesearch.model.AgeFTTransformer` epoch by epoch
+(:meth:`Trial.step` / :meth:`Trial.run`), evaluates on validation after every epoch, keeps the
+best-epoch weights, stops early with patience, and exposes a checkpointable state
+(:meth:`Trial.state_dict` / :meth:`Trial.load_state_dict`: model, optimizer, scheduler, epoch,
+RNG, best state, history, strategy state such as FDS statistics). Ray Tune wraps it in
+:mod:`agesearch.search`; nothing here imports Ray.
+
+Fast by construction: the training tensors are moved to the device once; minibatches are index
+permutations on the device (no DataLoader, no per-row Python).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from agesearch.data import PreparedData
+from agesearch.heads import TargetInfo, build_head
+from agesearch.imbalance import TrainingPlan, build_plan
+from agesearch.metrics import regression_metrics
+from agesearch.model import AgeFTTransformer
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "head": "regression",
+    "loss": "l1",
+    "strategy": "none",
+    "lr": 1e-3,
+    "weight_decay": 1e-5,
+    "batch_size": 256,
+    "max_epochs": 60,
+    "patience": 10,
+    "lr_schedule": "none",
+    "early_stop_metric": "mae",
+    "seed": 0,
+    "eval_batch_size": 4096,
+    "grad_clip": 0.0,
+}
+"""Training settings used when the configuration does not set them."""
+
+HIGHER_IS_BETTER = {"pearson"}
+LR_SCHEDULES = ("none", "cosine")
+
+
+class TrialDiverged(RuntimeError):
+    """Training produced a NaN or inf loss; the trial cannot continue."""
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """``cuda`` when a CUDA device is visible (or ``prefer`` says so), else ``cpu``."""
+    if prefer:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _metric_sign(metric: str) -> float:
+    base = metric.split("_")[0]
+    return -1.0 if base in HIGHER_IS_BETTER else 1.0
+
+
+def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` over :data:`TRAIN_DEFAULTS`, validated (one-line errors)."""
+    cfg = {**TRAIN_DEFAULTS, **config}
+    if not (cfg["lr"] > 0 and math.isfinite(cfg["lr"])):
+        raise ValueError(f"lr must be a positive number, got {cfg['lr']}")
+    if cfg["weight_decay"] < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {cfg['weight_decay']}")
+    for k in ("batch_size", "max_epochs", "patience", "eval_batch_size"):
+        if int(cfg[k]) != cfg[k] or cfg[k] < 1:
+            raise ValueError(f"{k} must be a positive integer, got {cfg[k]}")
+    if cfg["lr_schedule"] not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg['lr_schedule']!r}")
+    return cfg
+
+
+class Trial:
+    """Train one configuration.
+
+    Args:
+        config: flat configuration (model, head, loss, strategy and training keys); missing keys
+            take :data:`TRAIN_DEFAULTS` and :data:`agesearch.model.MODEL_DEFAULTS`.
+        data: the prepared data (only ``train`` and ``val`` are used for training and selection).
+        device: ``"cpu"``, ``"cuda"``, ... (default: CUDA when visible).
+        threads: torch intra-op threads (default: leave torch's setting; pass the trial's CPUs).
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        data: PreparedData,
+        *,
+        device: str | torch.device | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.config = resolve_config(config)
+        self.data = data
+        self.device = pick_device(str(device) if device is not None else None)
+        if threads:
+            torch.set_num_threads(max(1, int(threads)))
+        cfg = self.config
+        seed = int(cfg["seed"])
+        torch.manual_seed(seed)
+        self.plan: TrainingPlan = build_plan(cfg, data, seed=seed)
+        y_train = np.asarray(self.plan.y, dtype=float)
+        self.target = TargetInfo.from_labels(data.y["train"], data.bins)
+        head = build_head(cfg, int(cfg.get("d_block", 64)), self.target)
+        self.model = AgeFTTransformer.from_config(
+            cfg,
+            n_num=data.n_num,
+            cat_cardinalities=data.cat_cardinalities,
+            head=head,
+            smoother=self.plan.smoother,
+        ).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self._param_groups(), lr=cfg["lr"], weight_decay=cfg["weight_decay"]
+        )
+        self.scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=int(cfg["max_epochs"]))
+            if cfg["lr_schedule"] == "cosine"
+            else None
+        )
+        # Training tensors: moved to the device once.
+        dev = self.device
+        self._x_num = torch.as_tensor(self.plan.x_num, dtype=torch.float32, device=dev)
+        self._x_cat = torch.as_tensor(self.plan.x_cat, dtype=torch.long, device=dev)
+        self._y = torch.as_tensor(y_train, dtype=torch.float32, device=dev)
+        self._bin = torch.as_tensor(data.bins.assign(y_train), dtype=torch.long, device=dev)
+        self._w = (
+            None
+            if self.plan.weights is None
+            else torch.as_tensor(self.plan.weights, dtype=torch.float32, device=dev)
+        )
+        self._y_std = (
+            None
+            if self.plan.y_std is None
+            else torch.as_tensor(self.plan.y_std, dtype=torch.float32, device=dev)
+        )
+        self._eval_cache: dict[str, tuple[Tensor, Tensor]] = {}
+        self._perm_gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.metric = str(cfg["early_stop_metric"])
+        self._sign = _metric_sign(self.metric)
+        self.best_value = math.inf
+        self.best_epoch = 0
+        self.best_state: dict[str, Tensor] | None = None
+        self.bad_epochs = 0
+        self.stopped = False
+
+    # ------------------------------------------------------------------ building blocks
+    def _param_groups(self) -> list[dict[str, Any]]:
+        groups = self.model.parameter_groups(self.config["weight_decay"])
+        extra = getattr(self.model.head, "extra_param_groups", None)
+        if callable(extra):
+            taken = {id(p) for g in extra() for p in g["params"]}
+            for g in groups:
+                g["params"] = [p for p in g["params"] if id(p) not in taken]
+            groups = groups + list(extra())
+        return groups
+
+    @property
+    def n_train(self) -> int:
+        return int(self._y.shape[0])
+
+    def train_epoch(self) -> float:
+        """One pass over the (planned) training rows; returns the mean training loss."""
+        cfg = self.config
+        model = self.model
+        model.train()
+        bs = int(cfg["batch_size"])
+        n = self.n_train
+        perm = torch.randperm(n, generator=self._perm_gen).to(self.device)
+        smoother = self.plan.smoother
+        collect = smoother is not None and hasattr(smoother, "update")
+        z_all = (
+            torch.empty((n, model.output_norm.normalized_shape[0]), device=self.device)
+            if collect
+            else None
+        )
+        total, count = 0.0, 0
+        for start in range(0, n, bs):
+            idx = perm[start : start + bs]
+            y = self._y[idx]
+            w = None if self._w is None else self._w[idx]
+            extras = {} if self._y_std is None else {"y_std": self._y_std[idx]}
+            out, z = model(
+                self._x_num[idx], self._x_cat[idx], bin_idx=self._bin[idx], epoch=self.epoch
+            )
+            loss = model.head.loss(out, y, w, **extras)
+            if self.plan.regularizers:
+                pred = model.head.predict(out)
+                for reg in self.plan.regularizers:
+                    loss = loss + reg(z=z, pred=pred, y=y, weights=w)
+            if not torch.isfinite(loss):
+                raise TrialDiverged(
+                    f"loss became {loss.item()} at epoch {self.epoch + 1}; lower the learning rate"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg["grad_clip"] and cfg["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg["grad_clip"]))
+            self.optimizer.step()
+            if z_all is not None:
+                z_all[idx] = z.detach()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        if collect:
+            smoother.update(z_all, self._bin, self.epoch)  # type: ignore[union-attr]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return total / max(count, 1)
+
+    def _split_tensors(self, split: str) -> tuple[Tensor, Tensor]:
+        if split not in self._eval_cache:
+            self._eval_cache[split] = (
+                torch.as_tensor(self.data.x_num[split], dtype=torch.float32, device=self.device),
+                torch.as_tensor(self.data.x_cat[split], dtype=torch.long, device=self.device),
+            )
+        return self._eval_cache[split]
+
+    @torch.no_grad()
+    def raw_outputs(
+        self, x_num: np.ndarray | Tensor, x_cat: np.ndarray | Tensor, *, best: bool = False
+    ) -> Tensor:
+        """Raw head outputs ``(n, d_out)`` for inputs ``(n, n_num)``, ``(n, n_cat)`` (eval mode)."""
+        model = self.model
+        state = None
+        if best and self.best_state is not None:
+            state = copy.deepcopy(model.state_dict())
+            model.load_state_dict(self.best_state)
+        model.eval()
+        xn = torch.as_tensor(x_num, dtype=torch.float32, device=self.device)
+        xc = torch.as_tensor(x_cat, dtype=torch.long, device=self.device)
+        bs = int(self.config["eval_batch_size"])
+        outs = [model(xn[i : i + bs], xc[i : i + bs])[0] for i in range(0, xn.shape[0], bs)]
+        if state is not None:
+            model.load_state_dict(state)
+        if not outs:
+            return torch.zeros((0, 1), device=self.device)
+        return torch.cat(outs)
+
+    def predict(self, split: str | None = None, *, x_num=None, x_cat=None, best: bool = True) -> np.ndarray:
+        """Predicted ages ``(n,)`` for a split of the data, or for given arrays."""
+        if split is not None:
+            x_num, x_cat = self._split_tensors(split)
+        out = self.raw_outputs(x_num, x_cat, best=best)
+        if out.shape[0] == 0:
+            return np.zeros(0)
+        return self.model.head.predict(out).double().cpu().numpy()
+
+    def evaluate(self, split: str = "val", *, best: bool = False) -> dict[str, float]:
+        """Metrics overall and per region on ``split``."""
+        pred = self.predict(split, best=best)
+        return regression_metrics(self.data.y[split], pred, self.data.region_of(split))
+
+    # ------------------------------------------------------------------ the loop
+    def step(self) -> dict[str, float]:
+        """Train one epoch, evaluate on validation, update best state and early stopping.
+
+        Returns the validation metrics plus ``epoch``, ``train_loss``, ``best_epoch``,
+        ``best_<metric>`` and ``should_stop`` (1.0 when patience ran out or max_epochs reached).
+        """
+        if self.stopped:
+            raise RuntimeError("trial already stopped; create a new Trial to train again")
+        loss = self.train_epoch()
+        self.epoch += 1
+        m = self.evaluate("val")
+        value = float(m.get(self.metric, math.nan))
+        improved = math.isfinite(value) and (
+            self.best_state is None or self._sign * value < self._sign * self.best_value
+        )
+        if improved:
+            self.best_value = value
+            self.best_epoch = self.epoch
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs >= int(self.config["patience"]) or self.epoch >= int(self.config["max_epochs"]):
+            self.stopped = True
+        record = {
+            **m,
+            "epoch": float(self.epoch),
+            "train_loss": loss,
+            "best_epoch": float(self.best_epoch),
+            f"best_{self.metric}": self.best_value,
+            "should_stop": float(self.stopped),
+        }
+        self.history.append(record)
+        return record
+
+    def run(self) -> Iterator[dict[str, float]]:
+        """Yield :meth:`step` results until early stopping or ``max_epochs``."""
+        while not self.stopped:
+            yield self.step()
+
+    def fit(self) -> "Trial":
+        """Train to completion (early stopping) and restore the best-epoch weights."""
+        for _ in self.run():
+            pass
+        self.restore_best()
+        return self
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: tensors and plain Python values only."""
+        state: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped,
+            "history": self.history,
+            "rng_torch": torch.get_rng_state(),
+            "rng_perm": self._perm_gen.get_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.best_value = float(state["best_value"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_state = state["best_state"]
+        self.bad_epochs = int(state["bad_epochs"])
+        self.stopped = bool(state["stopped"])
+        self.history = list(state["history"])
+        torch.set_rng_state(state["rng_torch"])
+        self._perm_gen.set_state(state["rng_perm"])
+        if state.get("rng_cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`state_dict` atomically to ``path`` (``torch.save``; load with weights_only)."""
+        path = Path(path)
+        buf = io.BytesIO()
+        torch.save(self.state_dict(), buf)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+        return path
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restore from :meth:`save` output; only tensors and plain values are accepted."""
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
