@@ -1,0 +1,1 @@
+"""Sub-commands of the ``agesearch`` CLI, one module each (see :mod:`agesearch.cli`)."""
