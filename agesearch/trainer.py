@@ -44,6 +44,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "eval_batch_size": 4096,
     "grad_clip": 0.0,
+    "min_delta": 0.0,
 }
 """Training settings used when the configuration does not set them."""
 
@@ -146,6 +147,9 @@ class Trial:
         )
         self._eval_cache: dict[str, tuple[Tensor, Tensor]] = {}
         self._perm_gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+        # The trial's own RNG stream for dropout etc., so trials sharing a process don't interfere.
+        self._rng_state = torch.Generator().manual_seed(seed + 2).get_state()
+        self._cuda_rng_state: list[Tensor] = []
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.metric = str(cfg["early_stop_metric"])
@@ -172,7 +176,24 @@ class Trial:
         return int(self._y.shape[0])
 
     def train_epoch(self) -> float:
-        """One pass over the (planned) training rows; returns the mean training loss."""
+        """One pass over the (planned) training rows; returns the mean training loss.
+
+        Runs on the trial's own RNG stream (restored afterwards), so two trials in one process
+        give the same results as each alone.
+        """
+        cuda = self.device.type == "cuda"
+        devices = [self.device] if cuda else []
+        with torch.random.fork_rng(devices=devices, device_type="cuda"):
+            torch.set_rng_state(self._rng_state)
+            if cuda and self._cuda_rng_state:
+                torch.cuda.set_rng_state(self._cuda_rng_state[0], self.device)
+            loss = self._train_epoch()
+            self._rng_state = torch.get_rng_state()
+            if cuda:
+                self._cuda_rng_state = [torch.cuda.get_rng_state(self.device)]
+        return loss
+
+    def _train_epoch(self) -> float:
         cfg = self.config
         model = self.model
         model.train()
@@ -276,7 +297,8 @@ class Trial:
         m = self.evaluate("val")
         value = float(m.get(self.metric, math.nan))
         improved = math.isfinite(value) and (
-            self.best_state is None or self._sign * value < self._sign * self.best_value
+            self.best_state is None
+            or self._sign * value < self._sign * self.best_value - float(self.config["min_delta"])
         )
         if improved:
             self.best_value = value
@@ -328,9 +350,9 @@ class Trial:
             "bad_epochs": self.bad_epochs,
             "stopped": self.stopped,
             "history": self.history,
-            "rng_torch": torch.get_rng_state(),
+            "rng_torch": self._rng_state,
             "rng_perm": self._perm_gen.get_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_cuda": self._cuda_rng_state,
         }
         return state
 
@@ -346,10 +368,9 @@ class Trial:
         self.bad_epochs = int(state["bad_epochs"])
         self.stopped = bool(state["stopped"])
         self.history = list(state["history"])
-        torch.set_rng_state(state["rng_torch"])
-        self._perm_gen.set_state(state["rng_perm"])
-        if state.get("rng_cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self._rng_state = state["rng_torch"].cpu()
+        self._perm_gen.set_state(state["rng_perm"].cpu())
+        self._cuda_rng_state = [t.cpu() for t in state.get("rng_cuda") or []] if torch.cuda.is_available() else []
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`state_dict` atomically to ``path`` (``torch.save``; load with weights_only)."""
