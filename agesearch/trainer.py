@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from agesearch.data import PreparedData
+from agesearch.debias import TailDebiaser
 from agesearch.heads import TargetInfo, build_head
 from agesearch.imbalance import TrainingPlan, build_plan
 from agesearch.metrics import regression_metrics
@@ -45,11 +46,15 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "eval_batch_size": 4096,
     "grad_clip": 0.0,
     "min_delta": 0.0,
+    "debias": "none",
+    "debias_strength": "auto",
+    "debias_guard": 0.03,
 }
 """Training settings used when the configuration does not set them."""
 
 HIGHER_IS_BETTER = {"pearson"}
 LR_SCHEDULES = ("none", "cosine")
+DEBIAS_METHODS = ("none", "linear", "isotonic")
 
 
 class TrialDiverged(RuntimeError):
@@ -80,6 +85,10 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{k} must be a positive integer, got {cfg[k]}")
     if cfg["lr_schedule"] not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg['lr_schedule']!r}")
+    if cfg["debias"] not in DEBIAS_METHODS:
+        raise ValueError(f"debias must be one of {DEBIAS_METHODS}, got {cfg['debias']!r}")
+    if cfg["debias"] != "none":
+        TailDebiaser(cfg["debias"], cfg["debias_strength"], guard=cfg["debias_guard"])  # validates
     return cfg
 
 
@@ -159,6 +168,7 @@ class Trial:
         self.best_state: dict[str, Tensor] | None = None
         self.bad_epochs = 0
         self.stopped = False
+        self.debiaser: TailDebiaser | None = None
 
     # ------------------------------------------------------------------ building blocks
     def _param_groups(self) -> list[dict[str, Any]]:
@@ -269,14 +279,40 @@ class Trial:
             return torch.zeros((0, 1), device=self.device)
         return torch.cat(outs)
 
-    def predict(self, split: str | None = None, *, x_num=None, x_cat=None, best: bool = True) -> np.ndarray:
-        """Predicted ages ``(n,)`` for a split of the data, or for given arrays."""
+    def predict(
+        self, split: str | None = None, *, x_num=None, x_cat=None, best: bool = True, debiased: bool = True
+    ) -> np.ndarray:
+        """Predicted ages ``(n,)`` for a split of the data, or for given arrays.
+
+        With a fitted de-biaser (config ``debias``) and ``debiased=True`` the correction is applied.
+        """
         if split is not None:
             x_num, x_cat = self._split_tensors(split)
         out = self.raw_outputs(x_num, x_cat, best=best)
         if out.shape[0] == 0:
             return np.zeros(0)
-        return self.model.head.predict(out).double().cpu().numpy()
+        pred = self.model.head.predict(out).double().cpu().numpy()
+        if debiased and self.debiaser is not None:
+            pred = self.debiaser.transform(pred)
+        return pred
+
+    def fit_debias(self) -> dict[str, float] | None:
+        """Fit the post-hoc tail de-biaser (config ``debias``) on the validation predictions of the
+        best epoch. Returns the validation metrics of the CROSS-FITTED corrected predictions (never
+        scored on the rows a map was fitted on), or None when ``debias`` is ``none``."""
+        cfg = self.config
+        if cfg["debias"] == "none" or len(self.data.y["val"]) < 4:
+            return None
+        region = str(cfg.get("debias_region", self.metric.split("_", 1)[1] if "_" in self.metric else "few"))
+        pred = self.predict("val", debiased=False)
+        regions = self.data.region_of("val")
+        self.debiaser = TailDebiaser(
+            cfg["debias"], cfg["debias_strength"], guard=cfg["debias_guard"], region=region,
+            seed=int(cfg["seed"]),
+        ).fit(pred, self.data.y["val"], regions)
+        m = regression_metrics(self.data.y["val"], self.debiaser.oof_, regions)
+        m["debias_strength"] = float(self.debiaser.strength_)
+        return m
 
     def evaluate(self, split: str = "val", *, best: bool = False) -> dict[str, float]:
         """Metrics overall and per region on ``split``."""
@@ -326,10 +362,11 @@ class Trial:
             yield self.step()
 
     def fit(self) -> "Trial":
-        """Train to completion (early stopping) and restore the best-epoch weights."""
+        """Train to completion (early stopping), restore the best-epoch weights, fit the de-biaser."""
         for _ in self.run():
             pass
         self.restore_best()
+        self.fit_debias()
         return self
 
     def restore_best(self) -> None:
@@ -353,6 +390,7 @@ class Trial:
             "rng_torch": self._rng_state,
             "rng_perm": self._perm_gen.get_state(),
             "rng_cuda": self._cuda_rng_state,
+            "debiaser": None if self.debiaser is None else self.debiaser.to_dict(),
         }
         return state
 
@@ -368,6 +406,7 @@ class Trial:
         self.bad_epochs = int(state["bad_epochs"])
         self.stopped = bool(state["stopped"])
         self.history = list(state["history"])
+        self.debiaser = None if state.get("debiaser") is None else TailDebiaser.from_dict(state["debiaser"])
         self._rng_state = state["rng_torch"].cpu()
         self._perm_gen.set_state(state["rng_perm"].cpu())
         self._cuda_rng_state = [t.cpu() for t in state.get("rng_cuda") or []] if torch.cuda.is_available() else []
