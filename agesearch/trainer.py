@@ -30,6 +30,7 @@ from agesearch.heads import TargetInfo, build_head
 from agesearch.imbalance import TrainingPlan, build_plan
 from agesearch.metrics import regression_metrics
 from agesearch.model import AgeFTTransformer
+from agesearch.objective import Objective
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "head": "regression",
@@ -101,6 +102,9 @@ class Trial:
         data: the prepared data (only ``train`` and ``val`` are used for training and selection).
         device: ``"cpu"``, ``"cuda"``, ... (default: CUDA when visible).
         threads: torch intra-op threads (default: leave torch's setting; pass the trial's CPUs).
+        objective: when given, early stopping and best-epoch selection use ``objective.score``
+            (the search metric with its guard) instead of ``config["early_stop_metric"]``; the
+            score is reported as ``score``.
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class Trial:
         *,
         device: str | torch.device | None = None,
         threads: int | None = None,
+        objective: "Objective | None" = None,
     ) -> None:
         self.config = resolve_config(config)
         self.data = data
@@ -161,8 +166,9 @@ class Trial:
         self._cuda_rng_state: list[Tensor] = []
         self.epoch = 0
         self.history: list[dict[str, float]] = []
-        self.metric = str(cfg["early_stop_metric"])
-        self._sign = _metric_sign(self.metric)
+        self.objective = objective
+        self.metric = "score" if objective is not None else str(cfg["early_stop_metric"])
+        self._sign = 1.0 if objective is not None else _metric_sign(self.metric)
         self.best_value = math.inf
         self.best_epoch = 0
         self.best_state: dict[str, Tensor] | None = None
@@ -303,7 +309,8 @@ class Trial:
         cfg = self.config
         if cfg["debias"] == "none" or len(self.data.y["val"]) < 4:
             return None
-        region = str(cfg.get("debias_region", self.metric.split("_", 1)[1] if "_" in self.metric else "few"))
+        metric = self.objective.metric if self.objective is not None else self.metric
+        region = str(cfg.get("debias_region", metric.split("_", 1)[1] if "_" in metric else "few"))
         pred = self.predict("val", debiased=False)
         regions = self.data.region_of("val")
         self.debiaser = TailDebiaser(
@@ -331,6 +338,8 @@ class Trial:
         loss = self.train_epoch()
         self.epoch += 1
         m = self.evaluate("val")
+        if self.objective is not None:
+            m["score"] = self.objective.score(m)
         value = float(m.get(self.metric, math.nan))
         improved = math.isfinite(value) and (
             self.best_state is None
