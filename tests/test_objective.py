@@ -50,7 +50,7 @@ def test_trial_early_stops_on_guarded_score(synthetic_small):
     from agesearch.trainer import Trial
     from tests.conftest import TINY
 
-    obj = Objective("mae_few", "mae", 0.0, reference=1e-3)  # impossible guard: every epoch infeasible
+    obj = Objective("mae_few", "mae", 0.0, reference=1.0)  # unreachable guard: every epoch infeasible
     t = Trial({**TINY, "max_epochs": 3}, synthetic_small, threads=1, objective=obj)
     recs = list(t.run())
     assert all(r["score"] > INFEASIBLE for r in recs)
