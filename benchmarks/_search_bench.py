@@ -186,10 +186,15 @@ class Trace:
         vals = [e[3] for e in self.events if e[0] <= t and math.isfinite(e[3])]
         return min(vals) if vals else math.nan
 
-    def to_target(self, target: float) -> tuple[float, int]:
-        """(seconds, epochs consumed) until a value <= ``target`` was first seen; (nan, -1) if never."""
-        for i, (t, _, _, v, _) in enumerate(self.sorted()):
-            if math.isfinite(v) and v <= target:
+    def best_excluding(self, exclude: set[str]) -> float:
+        vals = [e[3] for e in self.events if math.isfinite(e[3]) and e[1] not in exclude]
+        return min(vals) if vals else math.nan
+
+    def to_target(self, target: float, exclude: set[str] = frozenset()) -> tuple[float, int]:
+        """(seconds, epochs consumed by all trials) until a trial not in ``exclude`` first reported a
+        value <= ``target``; (nan, -1) if never."""
+        for i, (t, tid, _, v, _) in enumerate(self.sorted()):
+            if math.isfinite(v) and v <= target and tid not in exclude:
                 return t, i + 1
         return math.nan, -1
 
@@ -256,7 +261,9 @@ def run_agesearch(space: dict[str, Any], *, seed: int, num_samples: int, storage
     tr = tune_trace(f"agesearch ({space['pruner']['name']})", exp / "tune", t0, end_times=ends)
     tr.wall = wall
     t = res.trials
-    tr.extra = {"status": t["status"].value_counts().to_dict() if len(t) else {}, "trials_df": t}
+    ref = set(t.loc[t["is_reference"].astype(bool), "trial_id"].astype(str)) if len(t) else set()
+    tr.extra = {"status": t["status"].value_counts().to_dict() if len(t) else {}, "trials_df": t,
+                "reference_ids": ref}
     return tr
 
 
@@ -265,4 +272,6 @@ def scratch_dir(prefix: str) -> Path:
 
 
 def fmt(x: float, nd: int = 2) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return "never" if math.isinf(x) else f"{x:.{nd}f}"
