@@ -123,12 +123,12 @@ def group_metrics(
     for g, lab in enumerate(labels):
         t, p = true_g == g, pred_g == g
         tp = float(np.sum(t & p))
-        rec = tp / t.sum() if t.any() else math.nan
+        rec = float(tp / t.sum()) if t.any() else math.nan
         out[f"group_recall_{lab}"] = rec
         if t.any():
             recalls.append(rec)
         if t.any() or p.any():
-            f1s.append(2 * tp / (t.sum() + p.sum()))
+            f1s.append(float(2 * tp / (t.sum() + p.sum())))
     out["group_acc"] = float(np.mean(true_g == pred_g))
     out["group_bacc"] = float(np.mean(recalls))
     out["group_macro_f1"] = float(np.mean(f1s))
