@@ -381,7 +381,10 @@ def _document(exp: Experiment, res: ReportResult, data: PreparedData | None, lab
     if res.importance.empty:
         sec.blocks.append(Paragraph("Not available: fewer than two completed trials or no shared hyperparameter."))
     else:
-        sec.blocks.append(Paragraph("fANOVA importance of each hyperparameter for the search metric (completed trials; sums to 1)."))
+        sec.blocks.append(Paragraph(
+            f"Importance of each hyperparameter for the search metric ({res.importance['evaluator'].iloc[0]}, "
+            "completed trials; sums to 1). Importance says which knob moved the score, not which value is best."
+        ))
         sec.blocks.append(Table(res.importance, "importance"))
     sec.blocks.append(Paragraph(
         f"Optuna study: study.sqlite3 ({res.study_trials} of {len(ranked)} trials; pruned trials stored as PRUNED). "

@@ -6,12 +6,13 @@ import re
 
 from agesearch.report.document import Document, Image, Notice, Paragraph, Table, display_frame, format_cell
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|])")
 
 
 def md_escape(text: object) -> str:
-    """Escape Markdown and inline-HTML specials (``<`` and ``>`` included) and flatten newlines."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    """Escape Markdown specials with backslashes and HTML specials as entities; flatten newlines."""
+    t = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", t).replace("\n", " ")
 
 
 def _table(t: Table) -> str:

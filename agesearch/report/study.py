@@ -4,7 +4,7 @@ Each trial becomes ``optuna.trial.create_trial`` with its configuration as param
 value (its last reported score for PRUNED trials, which Optuna keeps as ``intermediate_values``) and
 its state (COMPLETE / PRUNED / FAIL / RUNNING). Parameter distributions are inferred per column
 (vectorised): strings and booleans -> categorical, integers -> int range, floats -> float range
-(log scale when positive and spanning more than two decades). Conditional parameters (NaN for
+(log scale when positive and spanning more than a factor 20). Conditional parameters (NaN for
 trials that did not use them) are simply absent from those trials.
 
 Writing a study through Optuna's RDB storage costs about 3 ms per trial, so
@@ -57,7 +57,7 @@ def infer_distributions(trials: pd.DataFrame) -> dict[str, Any]:
         if np.all(v == np.round(v)):
             dists[name] = IntDistribution(int(lo), int(hi))
         else:
-            log_scale = lo > 0 and hi / lo > 100
+            log_scale = lo > 0 and hi / lo > 20
             dists[name] = FloatDistribution(lo, hi, log=log_scale)
     return dists
 
@@ -114,8 +114,17 @@ def build_frozen_trials(trials: pd.DataFrame, dists: dict[str, Any]) -> list[Any
     return out
 
 
+FANOVA_MAX_TRIALS = 300
+"""fANOVA costs about 6 s per 1,000 trials; above this many completed trials the random-forest
+mean-decrease-in-impurity evaluator is used instead (about 1 s for 6,000)."""
+
+
 def param_importances(frozen: list[Any], direction: str = "minimize", seed: int = 0) -> pd.DataFrame:
-    """Importances (fANOVA) from the COMPLETE trials; empty when fewer than 2 complete or no param."""
+    """Importances from the COMPLETE trials; empty when fewer than 2 complete or no param.
+
+    fANOVA up to :data:`FANOVA_MAX_TRIALS` completed trials, mean decrease in impurity above; the
+    evaluator's name is in the ``evaluator`` column.
+    """
     import optuna
 
     n_complete = sum(1 for f in frozen if f.state == optuna.trial.TrialState.COMPLETE)
@@ -123,14 +132,19 @@ def param_importances(frozen: list[Any], direction: str = "minimize", seed: int 
         return pd.DataFrame(columns=["param", "importance"])
     study = optuna.create_study(direction=direction)
     study.add_trials(frozen)
+    if n_complete <= FANOVA_MAX_TRIALS:
+        evaluator, name = optuna.importance.FanovaImportanceEvaluator(seed=seed), "fANOVA"
+    else:
+        evaluator = optuna.importance.MeanDecreaseImpurityImportanceEvaluator(seed=seed)
+        name = "mean decrease in impurity"
     try:
-        imp = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
-        )
+        imp = optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (RuntimeError, ValueError) as exc:  # e.g. no parameter shared by all completed trials
         log.warning("hyperparameter importance unavailable: %s", exc)
         return pd.DataFrame(columns=["param", "importance"])
-    return pd.DataFrame({"param": list(imp.keys()), "importance": list(imp.values())})
+    return pd.DataFrame(
+        {"param": list(imp.keys()), "importance": [float(v) for v in imp.values()], "evaluator": name}
+    )
 
 
 def write_sqlite_study(
