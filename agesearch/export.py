@@ -72,6 +72,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def export_model(
     folder: str | os.PathLike[str], *, config: dict[str, Any], data: PreparedData,
     state_dict: dict[str, Any], info: dict[str, Any] | None = None,
+    debias: dict[str, Any] | None = None,
 ) -> Path:
     """Write a trained model to ``folder`` (created) for :func:`load_model`.
 
@@ -81,6 +82,7 @@ def export_model(
             the training labels that set the head's scale).
         state_dict: the model's ``state_dict()`` (tensors or numpy arrays).
         info: extra JSON-serialisable facts to store (e.g. source trial, test metrics).
+        debias: the fitted post-hoc de-biaser (``TailDebiaser.to_dict()``), applied by predict.
     """
     from safetensors.torch import save_file
 
@@ -96,6 +98,7 @@ def export_model(
         "n_num": int(data.n_num),
         "cat_cardinalities": [int(c) for c in data.cat_cardinalities],
         "interval_level": INTERVAL_LEVEL,
+        "debias": debias,
         "info": info or {},
     }
     prep = {
@@ -158,7 +161,12 @@ class AgeModel:
                 lows.append(iv[0])
                 highs.append(iv[1])
         result = pd.DataFrame(index=frame.index)
-        result["predicted_age"] = np.concatenate(preds) if preds else np.zeros(0)
+        pred = np.concatenate(preds) if preds else np.zeros(0)
+        if self.meta.get("debias") and len(pred):
+            from agesearch.debias import TailDebiaser
+
+            pred = TailDebiaser.from_dict(self.meta["debias"]).transform(pred)
+        result["predicted_age"] = pred
         if lows and len(lows) == len(preds):
             result["age_lower"] = np.concatenate(lows)
             result["age_upper"] = np.concatenate(highs)

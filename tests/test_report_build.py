@@ -19,7 +19,7 @@ from agesearch.data import load_table, prepare
 from agesearch.datasets import synthetic
 from agesearch.report import Experiment, build_report
 from agesearch.trainer import Trial
-from conftest import TINY
+from tests.conftest import TINY
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

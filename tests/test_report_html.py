@@ -10,7 +10,7 @@ from agesearch.report import Experiment, build_report
 from agesearch.report.document import Document, Image, Notice, Paragraph, Section, Table
 from agesearch.report.html import render_html
 from agesearch.report.markdown import render_markdown
-from report_fixtures import fake_trials
+from tests.report_fixtures import fake_trials
 
 EVIL = "<script>alert(1)</script>"
 

@@ -8,7 +8,7 @@ import pytest
 
 from agesearch.report.experiment import ReportError, validate_trials
 from agesearch.report.rank import pareto_front, rank_trials, strategy_summary, top_configurations
-from report_fixtures import fake_trials
+from tests.report_fixtures import fake_trials
 
 
 def _t(rows):

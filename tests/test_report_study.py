@@ -8,7 +8,7 @@ import optuna
 
 from agesearch.report.experiment import validate_trials
 from agesearch.report.study import build_frozen_trials, infer_distributions, param_importances, write_sqlite_study
-from report_fixtures import fake_trials
+from tests.report_fixtures import fake_trials
 
 
 def test_study_round_trip_keeps_states_params_and_partial_scores(tmp_path):

@@ -30,7 +30,9 @@ from agesearch.report.experiment import Experiment, ReportError, config_columns,
 from agesearch.report.html import render_html
 from agesearch.report.markdown import render_markdown
 from agesearch.report.rank import pareto_front, rank_trials, strategy_summary, top_configurations
-from agesearch.report.refit import REFERENCE_NAME, RefitResult, RefitSpec, default_progress, run_refits, vanilla_config
+from agesearch.report.refit import (
+    REFERENCE_NAME, RefitResult, RefitSpec, default_progress, objective_for, run_refits, vanilla_config,
+)
 from agesearch.report.stats import evaluate_predictions, interval_coverage, per_age_mae, predictions_frame
 from agesearch.report.study import build_frozen_trials, infer_distributions, param_importances, write_sqlite_study
 
@@ -233,8 +235,15 @@ def _refits_and_baselines(exp, ranked, data, result, labels, *, refit_top, seeds
         for s in specs:
             labels[s.name] = f"{s.label} (trial {s.trial_id})" if s.trial_id and s.name != REFERENCE_NAME else s.label
         best_name = specs[0].name if len(specs) > 1 else None
+        ref_val = None
+        if len(ref_rows):
+            r0 = ranked.loc[ref_rows[0]]
+            ref_val = {c.split("/", 1)[1]: float(r0[c]) for c in ranked.columns
+                       if isinstance(c, str) and c.startswith("val/") and pd.notna(r0[c])}
+        objective = objective_for(exp.meta, ref_val)
         refits = run_refits(specs, data, seeds=seeds, address=address, num_cpus=num_cpus,
-                            keep_state={best_name} if best_name else set(), progress=progress)
+                            keep_state={best_name} if best_name else set(), objective=objective,
+                            progress=progress)
         result.refits = refits
         failed = [r for r in refits if r.error]
         if failed:
@@ -255,6 +264,7 @@ def _refits_and_baselines(exp, ranked, data, result, labels, *, refit_top, seeds
 
             result.model_dir = export_model(
                 result.out / "model", config=chosen.config, data=data, state_dict=chosen.state,
+                debias=chosen.debias,
                 info={"experiment": exp.name, "source_trial": specs[0].trial_id, "refit_seed": chosen.seed,
                       "selected_by": f"validation {metric} among the refit seeds of the rank-1 configuration"},
             )

@@ -50,8 +50,34 @@ class RefitResult:
     best_epoch: int = 0
     seconds: float = 0.0
     state: dict[str, np.ndarray] | None = None
+    debias: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+def objective_for(meta: dict[str, Any], reference_val: dict[str, float] | None = None) -> Any:
+    """The search's :class:`~agesearch.objective.Objective` from ``experiment.json`` (metric and
+    guard; the guard's reference value is the reference trial's validation metric), or None when
+    the installed agesearch has no objectives."""
+    try:
+        from agesearch.objective import Objective, parse_guard
+    except ImportError:  # pragma: no cover
+        return None
+    metric = str(meta.get("metric", "mae_few"))
+    guard = meta.get("guard")
+    g_metric, g_eps = None, None
+    if isinstance(guard, str):
+        g_metric, g_eps = parse_guard(guard)
+    elif isinstance(guard, dict):
+        g_metric = guard.get("guard_metric", guard.get("metric"))
+        g_eps = guard.get("guard_eps", guard.get("eps"))
+        if g_metric is None and guard.get("region"):
+            g_metric, g_eps = parse_guard(f"{guard['region']}:{g_eps}")
+    if g_metric is None or g_eps is None:
+        return Objective(metric)
+    ref = None if reference_val is None else reference_val.get(str(g_metric))
+    ref = None if ref is None or not math.isfinite(float(ref)) else float(ref)
+    return Objective(metric, guard_metric=str(g_metric), guard_eps=float(g_eps), reference=ref)
 
 
 def vanilla_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -72,9 +98,14 @@ def vanilla_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def refit_one(
     config: dict[str, Any], data: PreparedData, seed: int, *, keep_state: bool = False,
-    threads: int | None = 1, device: str | None = None, name: str = "",
+    threads: int | None = 1, device: str | None = None, name: str = "", objective: Any = None,
 ) -> RefitResult:
-    """Train one seed of ``config`` without the test split and predict the test split."""
+    """Train one seed of ``config`` without the test split and predict the test split.
+
+    ``objective`` (an :class:`agesearch.objective.Objective`) makes early stopping and best-epoch
+    selection use the search metric with its guard, as in the search. Predictions include the
+    post-hoc de-biasing when the configuration asks for it (fitted on validation only).
+    """
     from agesearch.export import head_intervals
     from agesearch.trainer import Trial
 
@@ -82,10 +113,12 @@ def refit_one(
     cfg = {**config, "seed": int(seed)}
     res = RefitResult(name=name, seed=int(seed), config=cfg)
     try:
-        trial = Trial(cfg, data.without("test"), device=device, threads=threads)
+        trial = Trial(cfg, data.without("test"), device=device, threads=threads, objective=objective)
         trial.fit()
         out = trial.raw_outputs(data.x_num["test"], data.x_cat["test"])
-        res.pred = trial.model.head.predict(out).double().cpu().numpy() if out.shape[0] else np.zeros(0)
+        res.pred = trial.predict(x_num=data.x_num["test"], x_cat=data.x_cat["test"])
+        debiaser = getattr(trial, "debiaser", None)
+        res.debias = None if debiaser is None else debiaser.to_dict()
         iv = head_intervals(trial.model.head, out, data.bins) if out.shape[0] else None
         if iv is not None:
             res.lower, res.upper = iv
@@ -104,8 +137,8 @@ def refit_one(
     return res
 
 
-def _remote_refit(config, data, seed, keep_state, threads, name):  # executed by Ray workers
-    return refit_one(config, data, seed, keep_state=keep_state, threads=threads, name=name)
+def _remote_refit(config, data, seed, keep_state, threads, name, objective):  # run by Ray workers
+    return refit_one(config, data, seed, keep_state=keep_state, threads=threads, name=name, objective=objective)
 
 
 def default_progress(done: int, total: int, last: RefitResult) -> None:
@@ -117,7 +150,7 @@ def default_progress(done: int, total: int, last: RefitResult) -> None:
 def run_refits(
     specs: list[RefitSpec], data: PreparedData, *, seeds: int = 3, seed_base: int = 0,
     address: str | None = None, num_cpus: int | None = 2, cpus_per_task: float = 1.0,
-    keep_state: set[str] | None = None, progress: Callable[[int, int, RefitResult], None] | None = default_progress,
+    keep_state: set[str] | None = None, objective: Any = None, progress: Callable[[int, int, RefitResult], None] | None = default_progress,
 ) -> list[RefitResult]:
     """Refit every spec with seeds ``seed_base .. seed_base + seeds - 1`` as Ray tasks.
 
@@ -149,7 +182,7 @@ def run_refits(
         pending = {}
         for spec in specs:
             for s in range(seed_base, seed_base + seeds):
-                ref = task.remote(spec.config, data_ref, s, spec.name in keep_state, threads, spec.name)
+                ref = task.remote(spec.config, data_ref, s, spec.name in keep_state, threads, spec.name, objective)
                 pending[ref] = (spec.name, s)
         results: dict[tuple[str, int], RefitResult] = {}
         total = len(pending)
