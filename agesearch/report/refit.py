@@ -170,7 +170,8 @@ def run_refits(
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address:
             kwargs["address"] = address
-        else:
+        else:  # "local": always a new private instance, even if RAY_ADDRESS points elsewhere
+            kwargs["address"] = "local"
             kwargs["num_cpus"] = num_cpus
         ray.init(**kwargs)
         started = True
