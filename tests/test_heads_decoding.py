@@ -175,3 +175,18 @@ def test_regression_intervals_are_split_conformal():
     assert (lo[0].item(), hi[0].item()) == (17.0, 27.0)  # ceil(10 * 0.5) = 5th residual
     with pytest.raises(ValueError, match="interval_levels"):
         h.predict_interval(out, 0.9)
+
+
+def test_threshold_scan_accepts_an_objective_score():
+    from agesearch.objective import Objective
+
+    grid = BinGrid(AgeBins(1.0, 0.0, 5), pad=0)
+    s = torch.tensor([[0.905, 0.705, 0.405, 0.105]] * 4)
+    y = np.array([3.0, 3.0, 3.0, 2.0])
+    regions = np.array(["many", "many", "many", "few"])
+    assert scan_threshold(s, y, regions, Objective("mae").score, grid) == pytest.approx(0.40)
+    # few-shot MAE guarded by overall MAE <= 1.0 * 0.25: the few-shot optimum (predict 2,
+    # overall MAE 0.75) is infeasible, so the guarded score keeps the overall optimum
+    guarded = Objective("mae_few", guard_metric="mae", guard_eps=0.0, reference=0.25)
+    assert scan_threshold(s, y, regions, guarded.score, grid) == pytest.approx(0.40)
+    assert scan_threshold(s, y, regions, Objective("mae_few").score, grid) == pytest.approx(0.5)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from agesearch.trainer import Trial
-from conftest import TINY
+from tests.conftest import TINY
 
 HEAD_CONFIGS = {
     "regression_focal_l1": {"head": "regression", "loss": "focal_l1"},

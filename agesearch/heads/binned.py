@@ -12,6 +12,7 @@ from torch import Tensor
 from agesearch.heads.base import Head, TargetInfo
 from agesearch.heads.decoding import (
     DECODERS,
+    Metric,
     THRESHOLD_DECODERS,
     BinGrid,
     central_interval,
@@ -134,12 +135,13 @@ class BinnedHead(Head):
 
     @torch.no_grad()
     def calibrate(
-        self, out: Tensor, y: np.ndarray, regions: np.ndarray | None, metric: str
+        self, out: Tensor, y: np.ndarray, regions: np.ndarray | None, metric: Metric
     ) -> dict[str, Any]:
         """Fit post-training decision rules on validation outputs.
 
         With ``decision_threshold="auto"`` and a ``median``/``count`` decoder, scans thresholds
-        (0.05..0.95) and keeps the one minimising ``metric`` (e.g. ``mae_few``). The threshold is
+        (0.05..0.95) and keeps the one minimising ``metric`` (e.g. ``mae_few``, or the search
+        objective's ``score`` callable). The threshold is
         a buffer, so it is saved with the weights. Returns what was set.
         """
         if not (self.auto_threshold and self.decoder in THRESHOLD_DECODERS):

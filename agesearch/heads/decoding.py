@@ -22,13 +22,13 @@ epsilon for the geometric mean.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from agesearch.metrics import POINT_METRICS
+from agesearch.metrics import POINT_METRICS, regression_metrics
 from agesearch.regions import AgeBins
 
 DECODERS: tuple[str, ...] = ("expectation", "median", "mode", "count", "sum")
@@ -204,11 +204,15 @@ def metric_value(metric: str, y: np.ndarray, pred: np.ndarray, regions: np.ndarr
     return -value if base in HIGHER_IS_BETTER else value
 
 
+Metric = Union[str, Callable[[dict[str, float]], float]]
+"""A metric name (``mae_few``) or a score of a metrics dict to minimise (``Objective.score``)."""
+
+
 def scan_threshold(
     task_probs: Tensor,
     y: np.ndarray,
     regions: np.ndarray | None,
-    metric: str,
+    metric: Metric,
     grid: BinGrid,
     candidates: Sequence[float] = tuple(THRESHOLD_GRID),
 ) -> float:
@@ -218,7 +222,8 @@ def scan_threshold(
         task_probs: ``(n, K-1)`` probabilities of "age above bin k".
         y: true ages ``(n,)``.
         regions: region of each row ``(n,)`` or None.
-        metric: e.g. ``mae_few`` (few-shot MAE) or ``mae``.
+        metric: e.g. ``mae_few`` (few-shot MAE) or ``mae``, or a callable scoring the
+            :func:`~agesearch.metrics.regression_metrics` dict (lower is better; NaN skipped).
         candidates: thresholds to try; ties go to the one closest to 0.5.
     """
     if task_probs.shape[0] == 0:
@@ -230,7 +235,10 @@ def scan_threshold(
     y = np.asarray(y, dtype=float)
     best, best_t = math.inf, 0.5
     for j, t in enumerate(cand.tolist()):
-        v = metric_value(metric, y, preds[:, j], regions)
+        if callable(metric):
+            v = float(metric(regression_metrics(y, preds[:, j], regions)))
+        else:
+            v = metric_value(metric, y, preds[:, j], regions)
         if not math.isfinite(v):
             continue
         if v < best - 1e-12 or (abs(v - best) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
