@@ -73,7 +73,8 @@ def head_metrics(
         grid = getattr(head, "grid")
         bins = grid.assign(torch.as_tensor(y, device=out.device))
         _with_regions("nll", nll(probs, bins), regions, res)
-    for level in head.interval_levels:
+    levels = head.interval_levels if callable(getattr(head, "predict_interval", None)) else ()
+    for level in levels:
         if len(y):
             lo, hi = head.predict_interval(out, level)
             cov, width = interval_scores(y, lo.double().cpu().numpy(), hi.double().cpu().numpy())

@@ -68,6 +68,9 @@ class Head(nn.Module, abc.ABC):
 
     Subclasses set ``name`` and implement :meth:`forward`, :meth:`loss` and :meth:`predict`.
     Probabilistic heads also set ``probabilistic = True`` and implement :meth:`predict_proba`.
+    Heads with prediction intervals define ``predict_interval(out, level) -> (lo, hi)`` (years,
+    each ``(B,)``) and list the levels they report in ``interval_levels``; every registered head
+    does (binned heads from their distribution, point heads by split conformal calibration).
     Constructor arguments other than ``d_in`` and ``target`` are plain values taken from the
     trial configuration (see :meth:`from_config`).
     """
@@ -117,10 +120,6 @@ class Head(nn.Module, abc.ABC):
 
     groups: Any = None
     """:class:`agesearch.heads.groups.AgeGroups` when the configuration declares ``age_groups``."""
-
-    def predict_interval(self, out: Tensor, level: float) -> tuple[Tensor, Tensor]:
-        """Central prediction interval ``(lo, hi)`` in years, each of shape ``(B,)``."""
-        raise NotImplementedError(f"head {self.name!r} gives no prediction intervals")
 
     def predict_groups(self, out: Tensor) -> Tensor | None:
         """Predicted age-group index, shape ``(B,)`` int64; None without ``age_groups``."""
