@@ -190,3 +190,26 @@ def test_threshold_scan_accepts_an_objective_score():
     guarded = Objective("mae_few", guard_metric="mae", guard_eps=0.0, reference=0.25)
     assert scan_threshold(s, y, regions, guarded.score, grid) == pytest.approx(0.40)
     assert scan_threshold(s, y, regions, Objective("mae_few").score, grid) == pytest.approx(0.5)
+
+
+def test_point_head_groups_are_groups_of_the_prediction():
+    h = build_head({"head": "balanced_mse", "age_groups": [21.5, 23]}, 4, TARGET)
+    out = torch.tensor([[-1.0], [0.0], [1.0]])  # 20, 22, 24 years
+    assert h.predict_groups(out).tolist() == [0, 1, 2]
+    m = head_metrics(h, out, np.array([20.0, 23.0, 24.0]))
+    assert m["group_acc"] == pytest.approx(2 / 3) and math.isnan(m["group_recall_21.5_23"])
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12), st.floats(0.01, 0.99), st.floats(0.01, 0.99))
+def test_survival_to_proba_and_quantiles_are_consistent(s, q1, q2):
+    p = proba_from_survival(torch.tensor([s], dtype=torch.float64))
+    assert (p >= 0).all() and torch.isclose(p.sum(), torch.tensor(1.0, dtype=torch.float64))
+    grid = BinGrid(AgeBins(1.0, 0.0, len(s) + 1), pad=0)
+    a, b = sorted((q1, q2))
+    qa, qb = quantile(p, a, grid).item(), quantile(p, b, grid).item()
+    assert -0.5 - 1e-9 <= qa <= qb + 1e-9 and qb <= len(s) + 0.5 + 1e-9
