@@ -99,3 +99,18 @@ def test_bmc_noise_scale_has_its_own_lr_and_learns(synthetic_small):
     trial.fit()
     after = head.noise_sigma.detach()
     assert float(after) != before and torch.isfinite(after)
+
+
+def test_row_gaussian_targets_train_from_an_uncertainty_column(tmp_path):
+    from agesearch.data import load_table, prepare
+    from agesearch.datasets import synthetic
+
+    df = synthetic(1500, seed=3).drop(columns=["id"])
+    df["age_sd"] = np.random.default_rng(0).uniform(0.5, 3.0, len(df))
+    df.to_csv(tmp_path / "u.csv", index=False)  # through a real file
+    data = prepare(load_table(tmp_path / "u.csv", "age", uncertainty="age_sd"), seed=0)
+    cfg = {"head": "distribution", "target_type": "row_gaussian", "label_sigma": 1.0}
+    m = _train(cfg, data).evaluate("val")
+    assert m["mae"] < 0.85 * _mean_mae(data)
+    with pytest.raises(ValueError, match="uncertainty"):
+        Trial({**TINY, **cfg}, prepare(load_table(df.drop(columns=["age_sd"]), "age"), seed=0))
