@@ -267,7 +267,7 @@ def _synthesize(
     den = a + b
     safe = den > 0
     wa = np.where(safe, b / np.where(safe, den, 1.0), 0.5)  # weight of the seed
-    syn_y = wa * y[si] + (1 - wa) * y[ni]
+    syn_y = np.clip(wa * y[si] + (1 - wa) * y[ni], np.minimum(y[si], y[ni]), np.maximum(y[si], y[ni]))
     syn_std = None if y_std is None else wa * y_std[si] + (1 - wa) * y_std[ni]
     neighbour = ni.copy()
     if noisy:

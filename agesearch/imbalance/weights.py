@@ -81,7 +81,9 @@ def sample_weights(
         padding: ``constant`` = the reference: the histogram is extended by half a window of empty
             bins (transformed like any empty bin: 0 for ``sqrt_inv``, 5 for ``inverse``, as on
             the reference's 0..120 grid) and zero beyond, which inflates the weights of the extreme
-            bins; identical to DIR's ``_prepare_weights`` for labels within [half, 120 - half].
+            bins; with ``inverse`` the smoothed counts are truncated to integers (scipy on the
+            reference's integer array); identical to DIR's ``_prepare_weights`` for integer labels
+            within [half, 120 - half].
             ``reflect`` = mirror the histogram at its ends (no inflation at the edges).
         max_weight: cap on the largest weight after normalisation (>= 1), the mean stays 1.
         alpha: DenseWeight strength (>= 0; 0 gives uniform weights).
@@ -122,7 +124,12 @@ def sample_weights(
         else:
             value = np.clip(counts, *INVERSE_CLIP)
         if lds:
-            value = convolve1d(value, weights=window, mode=padding)
+            if method == "inverse" and padding == "constant":
+                # reference quirk: the clipped counts are integers, so scipy returns the smoothed
+                # counts truncated to integers; reproduced in the reference (constant) mode
+                value = convolve1d(value.astype(np.int64), weights=window, mode="constant")
+            else:
+                value = convolve1d(value, weights=window, mode=padding)
         per_row = value[assign(y)].astype(np.float32)
         w = 1.0 / per_row.astype(float)
     w = w * (len(w) / w.sum())
