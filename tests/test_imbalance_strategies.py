@@ -12,7 +12,7 @@ from agesearch.imbalance import STRATEGIES, build_plan, strategy_params, validat
 from agesearch.imbalance.regularizers import CorrelationLoss, RankSim, correlation_loss, ranksim_loss
 from agesearch.imbalance.strategies import Param
 
-from conftest import TINY
+from tests.conftest import TINY
 
 REQUIRED = ["none", "inverse", "sqrt_inv", "lds", "fds", "lds+fds", "denseweight", "oversample",
             "undersample", "smoter", "smogn", "borderline", "jitter", "ranksim", "balanced_mse"]
