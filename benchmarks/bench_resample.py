@@ -53,6 +53,16 @@ def _run_package(df: pd.DataFrame, q: mp.Queue) -> None:
         return _quantile(*a, **kw)
 
     np.quantile = quantile
+
+    # ... and converts size-1 arrays with int()/float() (an error since NumPy 2.x): draw scalars
+    def scalar(fn):
+        def draw(*a, size=None, **kw):
+            return fn(*a, **kw) if size == 1 else fn(*a, size=size, **kw)
+
+        return draw
+
+    np.random.choice = scalar(np.random.choice)
+    np.random.normal = scalar(np.random.normal)
     np.random.seed(0)
     t = time.perf_counter()
     out = smogn.smoter(data=df.reset_index(drop=True), y="age", k=5, pert=0.02, samp_method="balance",
@@ -115,7 +125,7 @@ def main() -> None:
     lines.append(
         "\nThe package computes a full pairwise distance matrix of each rare bump in Python loops "
         "(O(n_rare^2)) and builds rows one by one with pandas; agesearch uses NearestNeighbors and "
-        "NumPy. smogn 0.1.2 needs a shim for NumPy >= 2.4 (np.quantile(interpolation=)), applied in "
+        "NumPy. smogn 0.1.2 needs a shim for NumPy 2 (np.quantile(interpolation=), int() of size-1 arrays), applied in "
         "the benchmark's child process only."
     )
     update_section("Resampling", "\n".join(lines))
