@@ -16,6 +16,8 @@ from typing import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "agesearch.commands.train",
+    "agesearch.commands.profile",
+    "agesearch.commands.report",
 )
 """Sub-command modules, in the order ``--help`` lists them."""
 
