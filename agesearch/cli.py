@@ -17,6 +17,7 @@ from typing import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "agesearch.commands.train",
     "agesearch.commands.profile",
+    "agesearch.commands.report",
 )
 """Sub-command modules, in the order ``--help`` lists them."""
 
