@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import shutil
 import statistics
@@ -241,6 +242,7 @@ def main() -> None:
 
     space = fixed_space(model, args.epochs)
     data = load_data(0).without("test")
+    load_start = load_text()
     fl = floor(config_of(space), data, args.trials)
     print(json.dumps({"floor": fl}))
     ray_start = start_ray(args.slots)
@@ -253,14 +255,21 @@ def main() -> None:
     print(json.dumps({"search": se, "ray_start_s": ray_start}))
     dm = driver_memory(args.driver_trials)
     print(json.dumps({"driver": dm}))
-    body = render(fl, se, ray_start, dm, args, model)
+    body = render(fl, se, ray_start, dm, args, model, f"{load_start} / {load_text()}")
     print(body)
     if not args.no_write:
         update_section("Orchestration efficiency and driver memory", body)
 
 
+def load_text() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:  # pragma: no cover
+        return "n/a"
+
+
 def render(fl: dict[str, Any], se: dict[str, Any], ray_start: float, dm: dict[str, Any], args,  # noqa: ANN001
-           model: dict[str, Any]) -> str:  # fmt: skip
+           model: dict[str, Any], loads: str = "n/a") -> str:  # fmt: skip
     n, s = args.trials, args.slots
     useful = fl["useful_s"]
     eff = useful / (se["wall_s"] * s)
@@ -270,6 +279,19 @@ def render(fl: dict[str, Any], se: dict[str, Any], ray_start: float, dm: dict[st
     gaps = (se["window_s"] * s - se["in_trial_s"]) / n
     in_trial_extra = (se["in_trial_s"] - useful) / n
     epochs_per_trial = se["epochs"] / max(1, se["trials"])
+    occupancy = se["in_trial_s"] / (se["window_s"] * s)
+    slow = se["iter_s"] / fl["epoch_s"]
+    limits = ""
+    if eff < 0.85:
+        limits = (
+            f"\nWhat limits it: the slots are {occupancy:.0%} busy with trial work, so scheduling gaps "
+            f"({gaps:.2f} s per trial) and set-up ({se['setup_s']:.1f} s once) are small; most of the loss is "
+            f"that an epoch takes {slow:.2f}x longer when {s} trials share the machine than when one trial "
+            f"runs alone (CPU and memory-bandwidth contention, worse while other jobs load the machine; the "
+            f"load average is printed below). Per-epoch checkpointing costs about {fl['save_s'] * 1000:.0f} ms "
+            f"of `Trial.save` ({fl['ckpt_bytes'] / 1e6:.1f} MB: model, optimizer, best-state copy) plus Tune's "
+            f"copy into the experiment folder, i.e. {fl['save_s'] / fl['epoch_s']:.1%}+ of an epoch.\n"
+        )
     return f"""Machine: {machine()}.
 {n} identical trials (flchain, tertile regions; model {model}; {args.epochs} epochs each, no early
 stop, no pruning), {s} slots x 1 CPU / 1 torch thread. Useful seconds = the same {n} trials back
@@ -282,6 +304,7 @@ to back in one process (construction + epochs + validation): **{useful:.1f} s** 
 | **efficiency** = useful / (wall x slots) | **{eff:.2f}** (target >= 0.85: {'met' if eff >= 0.85 else 'NOT met'}) |
 | efficiency counting Ray start-up ({ray_start:.1f} s) | {eff_ray:.2f} |
 | efficiency within the trial window (first trial start to last trial end) | {eff_window:.2f} |
+| slot occupancy = time inside trials / (window x slots) | {occupancy:.2f} |
 | **per-trial overhead** = (wall x slots - useful) / trials | **{over:.2f} s** ({over / max(fl['trial_s'], 1e-9) * 100:.0f}% of a trial) |
 | set-up before the first trial starts (data prep + save, Tuner start) | {se['setup_s']:.1f} s |
 | gaps between trials per trial (actor start, data shipping, scheduling) | {gaps:.2f} s |
@@ -289,6 +312,8 @@ to back in one process (construction + epochs + validation): **{useful:.1f} s** 
 | median epoch inside Ray (time_this_iter_s, 2 trials sharing the machine) vs alone | {se['iter_s']:.3f} s vs {fl['epoch_s']:.3f} s ({se['iter_s'] / fl['epoch_s']:.2f}x) |
 | per-epoch `Trial.save` in the floor run (not counted as useful) | {fl['save_s'] * 1000:.1f} ms, {fl['ckpt_bytes'] / 1e6:.2f} MB |
 | trial states | {', '.join(f'{k} {v}' for k, v in sorted(se['status'].items()))} |
+
+{limits}Load average (1/5/15 min) at the start / end of the run: {loads} on {os.cpu_count()} CPUs.
 
 Driver memory ({dm['trials']} tiny trials, 1 epoch each, {dm['wall_s']:.0f} s, {dm['trials'] / dm['wall_s']:.1f} trials/s):
 peak RSS of the driver process **{dm['peak_rss_mb']:.0f} MB** ({dm['rss_before_search_mb']:.0f} MB before the search
