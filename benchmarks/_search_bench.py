@@ -192,11 +192,11 @@ class Trace:
 
     def to_target(self, target: float, exclude: set[str] = frozenset()) -> tuple[float, int]:
         """(seconds, epochs consumed by all trials) until a trial not in ``exclude`` first reported a
-        value <= ``target``; (nan, -1) if never."""
+        value <= ``target``; (inf, -1) if never."""
         for i, (t, tid, _, v, _) in enumerate(self.sorted()):
             if math.isfinite(v) and v <= target and tid not in exclude:
                 return t, i + 1
-        return math.nan, -1
+        return math.inf, -1
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
