@@ -41,6 +41,7 @@ class SearchResult:
     status: str
     trials: Any  # pandas DataFrame from load_trials
     history: Any
+    study: Any = None  # the searcher's optuna.Study (in this process)
 
     def top(self, k: int = 5):
         """The ``k`` best COMPLETE trials by score."""
@@ -330,14 +331,34 @@ def _run_tuner(sp: SearchSpace, prepared, exp: Location, meta: dict[str, Any], *
                 log_to_file=False,
             ),
         )  # fmt: skip
-    try:
-        tuner.fit()
-    except KeyboardInterrupt:
-        raise
+    grid = tuner.fit()
+    _drop_orphans(exp, grid)
     _set_status(exp, "finished")
     trials, history = load_trials(exp.text)
-    res = SearchResult(experiment=exp.text, status="finished", trials=trials, history=history)
-    return res
+    from agesearch.search.pruning import linked_searcher
+
+    searcher = linked_searcher(link)
+    return SearchResult(experiment=exp.text, status="finished", trials=trials, history=history,
+                        study=searcher.study if searcher else None)  # fmt: skip
+
+
+def _drop_orphans(exp: Location, grid) -> None:  # noqa: ANN001
+    """Move records of trials the (restored) experiment does not know to ``trials/orphaned/``.
+
+    A driver killed between a trial's start and the next experiment snapshot leaves a record for a
+    trial that ``Tuner.restore`` never sees; it is not part of the experiment.
+    """
+    if not exp.local:
+        return
+    try:
+        known = {t.trial_id for t in grid._experiment_analysis.trials}
+    except AttributeError:  # pragma: no cover - Ray internals moved
+        return
+    folder = exp.path / "trials"
+    for f in folder.glob("*.json"):
+        if f.stem not in known:
+            (folder / "orphaned").mkdir(exist_ok=True)
+            os.replace(f, folder / "orphaned" / f.name)
 
 
 def format_top(result: SearchResult, k: int = 5) -> str:

@@ -411,6 +411,19 @@ class SearchSpace:
             if p.key in seen:
                 raise SpaceError(f"{src}: {p.key!r} is both {seen[p.key]} and searched; keep one")
             seen[p.key] = "searched"
+        # Registry names.
+        for key, registry in NAMED_CHOICES.items():
+            valid = registry()
+            for v in self._possible_values(key) or ():
+                if key == "strategy":
+                    try:
+                        check_strategy_name(v)
+                    except ValueError as exc:
+                        raise SpaceError(f"{src}: {str(exc).splitlines()[0]}") from None
+                elif v not in valid:
+                    raise SpaceError(
+                        f"{src}: unknown {key} {v!r}; valid: {', '.join(sorted(map(str, valid)))}"
+                    )
         # Conditional blocks: 'when' refers to earlier keys and values they can take.
         for c in self.conditionals:
             for k, vals in c.when:
@@ -438,19 +451,6 @@ class SearchSpace:
                     )
             for p in c.params:
                 seen.setdefault(p.key, "conditional")
-        # Registry names.
-        for key, registry in NAMED_CHOICES.items():
-            valid = registry()
-            for v in self._possible_values(key) or ():
-                if key == "strategy":
-                    try:
-                        check_strategy_name(v)
-                    except ValueError as exc:
-                        raise SpaceError(f"{src}: {str(exc).splitlines()[0]}") from None
-                elif v not in valid:
-                    raise SpaceError(
-                        f"{src}: unknown {key} {v!r}; valid: {', '.join(sorted(map(str, valid)))}"
-                    )
         # Searched values inside the ranges the strategies accept.
         specs = strategy_param_specs()
         for k, v in self.fixed.items():
