@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.ray]
 
@@ -142,16 +142,16 @@ def test_existing_experiment_needs_resume_and_region_check(ray_local, tmp_path):
     with pytest.raises(FileNotFoundError, match="no experiment 'y'"):
         search(space=tiny_space(), name="y", storage=tmp_path, num_samples=1, resume=True)
     sp = tiny_space()
-    sp.metric = "mae_zero"
-    with pytest.raises(ValueError, match="no zero-shot row"):
+    sp.data = {"regions": {"mode": "absolute", "few": 1, "many": 5}}  # no bin is few-shot
+    with pytest.raises(ValueError, match="no few-shot row"):
         search(data=tiny_frame(300), space=sp, name="z", storage=tmp_path, num_samples=1)
 
 
 DRIVER = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {root!r})
-    from tests.test_search_ray import tiny_space, tiny_frame
+    sys.path[:0] = [{root!r}, {root!r} + "/tests"]
+    from test_search_ray import tiny_space, tiny_frame
     from agesearch.search import search
     resume = sys.argv[1] == "resume"
     search(data=None if resume else tiny_frame(600), space=tiny_space(max_epochs=3), name="kill",
