@@ -16,6 +16,8 @@ from typing import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "agesearch.commands.train",
+    "agesearch.commands.search",
+    "agesearch.commands.spaces",
 )
 """Sub-command modules, in the order ``--help`` lists them."""
 
