@@ -80,8 +80,11 @@ def test_multi_node_places_trials_on_worker_and_packs_fractional_gpus(tmp_path):
     from agesearch.search import load_trials
     from agesearch.search.results import read_results
 
+    import tempfile
+
     port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(ROOT)}
+    ray_tmp = tempfile.mkdtemp(prefix="asr-", dir="/tmp")  # our own address file and sockets
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(ROOT), "RAY_TMPDIR": ray_tmp}
     env.pop("RAY_ADDRESS", None)
     head = _start(["--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
                    "--num-gpus", "0", "--include-dashboard", "false", "--disable-usage-stats"],
@@ -120,3 +123,4 @@ def test_multi_node_places_trials_on_worker_and_packs_fractional_gpus(tmp_path):
         if worker is not None:
             _stop(worker)
         _stop(head)
+        shutil.rmtree(ray_tmp, ignore_errors=True)

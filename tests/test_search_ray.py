@@ -50,7 +50,7 @@ def ray_local():
 
     if ray.is_initialized():  # pragma: no cover
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
              log_to_driver=False, configure_logging=False)  # fmt: skip
     yield ray
     ray.shutdown()

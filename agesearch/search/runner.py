@@ -145,7 +145,7 @@ def _start_ray(address: str | None, *, quiet: bool) -> bool:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(_node_ip_address="127.0.0.1", **kwargs)
+        ray.init(address="local", _node_ip_address="127.0.0.1", **kwargs)  # never another user's cluster
     return True
 
 
@@ -374,7 +374,7 @@ def format_top(result: SearchResult, k: int = 5) -> str:
         lines.append(f"  reference (vanilla): {exp['metric']}={r['score']:.3f}  mae={r.get('val/mae', float('nan')):.3f}")
     for _, row in top.iterrows():
         cfg = {k[len('config/'):]: v for k, v in row.items() if str(k).startswith("config/")}
-        shown = {k: cfg[k] for k in ("strategy", "head", "loss", "lr") if k in cfg}
+        shown = {k: cfg[k] for k in ("strategy", "head", "loss", "lr") if k in cfg and cfg[k] == cfg[k]}
         lines.append(
             f"  #{int(row['number'])}: {exp['metric']}={row['score']:.3f}  mae={row.get('val/mae', float('nan')):.3f}  "
             f"epochs={int(row['epochs'])}  " + " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
