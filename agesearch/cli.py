@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agesearch.commands.train",
     "agesearch.commands.search",
     "agesearch.commands.spaces",
+    "agesearch.commands.profile",
+    "agesearch.commands.report",
 )
 """Sub-command modules, in the order ``--help`` lists them."""
 

@@ -107,7 +107,12 @@ def read_frame(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFr
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path, engine="pyarrow")
         elif suffix in (".csv", ".txt", ".tsv", ".gz"):
-            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+            sep = "\t" if suffix == ".tsv" else ","
+            header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=1, header=None).iloc[0]]
+            dup = sorted({c for c in header if header.count(c) > 1})
+            if dup:
+                raise DataError(f"duplicate column name(s) {dup} in {text}; rename them so each is unique")
+            df = pd.read_csv(path, sep=sep)
         else:
             raise DataError(
                 f"data file {text!r} has unsupported extension {suffix!r}; use .csv or .parquet"

@@ -13,6 +13,7 @@ permutations on the device (no DataLoader, no per-row Python).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import math
@@ -25,10 +26,13 @@ import torch
 from torch import Tensor
 
 from agesearch.data import PreparedData
+from agesearch.debias import TailDebiaser
 from agesearch.heads import TargetInfo, build_head
 from agesearch.imbalance import TrainingPlan, build_plan
 from agesearch.metrics import regression_metrics
 from agesearch.model import AgeFTTransformer
+from agesearch.probabilistic import head_metrics
+from agesearch.objective import Objective
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "head": "regression",
@@ -44,11 +48,16 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "eval_batch_size": 4096,
     "grad_clip": 0.0,
+    "min_delta": 0.0,
+    "debias": "none",
+    "debias_strength": "auto",
+    "debias_guard": 0.03,
 }
 """Training settings used when the configuration does not set them."""
 
 HIGHER_IS_BETTER = {"pearson"}
 LR_SCHEDULES = ("none", "cosine")
+DEBIAS_METHODS = ("none", "linear", "isotonic")
 
 
 class TrialDiverged(RuntimeError):
@@ -79,6 +88,10 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{k} must be a positive integer, got {cfg[k]}")
     if cfg["lr_schedule"] not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {cfg['lr_schedule']!r}")
+    if cfg["debias"] not in DEBIAS_METHODS:
+        raise ValueError(f"debias must be one of {DEBIAS_METHODS}, got {cfg['debias']!r}")
+    if cfg["debias"] != "none":
+        TailDebiaser(cfg["debias"], cfg["debias_strength"], guard=cfg["debias_guard"])  # validates
     return cfg
 
 
@@ -91,6 +104,9 @@ class Trial:
         data: the prepared data (only ``train`` and ``val`` are used for training and selection).
         device: ``"cpu"``, ``"cuda"``, ... (default: CUDA when visible).
         threads: torch intra-op threads (default: leave torch's setting; pass the trial's CPUs).
+        objective: when given, early stopping and best-epoch selection use ``objective.score``
+            (the search metric with its guard) instead of ``config["early_stop_metric"]``; the
+            score is reported as ``score``.
     """
 
     def __init__(
@@ -100,6 +116,7 @@ class Trial:
         *,
         device: str | torch.device | None = None,
         threads: int | None = None,
+        objective: "Objective | None" = None,
     ) -> None:
         self.config = resolve_config(config)
         self.data = data
@@ -111,7 +128,9 @@ class Trial:
         torch.manual_seed(seed)
         self.plan: TrainingPlan = build_plan(cfg, data, seed=seed)
         y_train = np.asarray(self.plan.y, dtype=float)
-        self.target = TargetInfo.from_labels(data.y["train"], data.bins)
+        self.target = TargetInfo.from_labels(
+            data.y["train"], data.bins, None if data.y_std is None else data.y_std["train"]
+        )
         head = build_head(cfg, int(cfg.get("d_block", 64)), self.target)
         self.model = AgeFTTransformer.from_config(
             cfg,
@@ -146,15 +165,20 @@ class Trial:
         )
         self._eval_cache: dict[str, tuple[Tensor, Tensor]] = {}
         self._perm_gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+        # The trial's own RNG stream for dropout etc., so trials sharing a process don't interfere.
+        self._rng_state = torch.Generator().manual_seed(seed + 2).get_state()
+        self._cuda_rng_state: list[Tensor] = []
         self.epoch = 0
         self.history: list[dict[str, float]] = []
-        self.metric = str(cfg["early_stop_metric"])
-        self._sign = _metric_sign(self.metric)
+        self.objective = objective
+        self.metric = "score" if objective is not None else str(cfg["early_stop_metric"])
+        self._sign = 1.0 if objective is not None else _metric_sign(self.metric)
         self.best_value = math.inf
         self.best_epoch = 0
         self.best_state: dict[str, Tensor] | None = None
         self.bad_epochs = 0
         self.stopped = False
+        self.debiaser: TailDebiaser | None = None
 
     # ------------------------------------------------------------------ building blocks
     def _param_groups(self) -> list[dict[str, Any]]:
@@ -172,7 +196,24 @@ class Trial:
         return int(self._y.shape[0])
 
     def train_epoch(self) -> float:
-        """One pass over the (planned) training rows; returns the mean training loss."""
+        """One pass over the (planned) training rows; returns the mean training loss.
+
+        Runs on the trial's own RNG stream (restored afterwards), so two trials in one process
+        give the same results as each alone.
+        """
+        cuda = self.device.type == "cuda"
+        devices = [self.device] if cuda else []
+        with torch.random.fork_rng(devices=devices, device_type="cuda"):
+            torch.set_rng_state(self._rng_state)
+            if cuda and self._cuda_rng_state:
+                torch.cuda.set_rng_state(self._cuda_rng_state[0], self.device)
+            loss = self._train_epoch()
+            self._rng_state = torch.get_rng_state()
+            if cuda:
+                self._cuda_rng_state = [torch.cuda.get_rng_state(self.device)]
+        return loss
+
+    def _train_epoch(self) -> float:
         cfg = self.config
         model = self.model
         model.train()
@@ -227,40 +268,100 @@ class Trial:
             )
         return self._eval_cache[split]
 
+    @contextlib.contextmanager
+    def _weights(self, best: bool) -> Iterator[None]:
+        """Temporarily load the best-epoch state (weights and head buffers such as thresholds)."""
+        if not (best and self.best_state is not None):
+            yield
+            return
+        state = copy.deepcopy(self.model.state_dict())
+        self.model.load_state_dict(self.best_state)
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(state)
+
     @torch.no_grad()
     def raw_outputs(
         self, x_num: np.ndarray | Tensor, x_cat: np.ndarray | Tensor, *, best: bool = False
     ) -> Tensor:
         """Raw head outputs ``(n, d_out)`` for inputs ``(n, n_num)``, ``(n, n_cat)`` (eval mode)."""
         model = self.model
-        state = None
-        if best and self.best_state is not None:
-            state = copy.deepcopy(model.state_dict())
-            model.load_state_dict(self.best_state)
-        model.eval()
-        xn = torch.as_tensor(x_num, dtype=torch.float32, device=self.device)
-        xc = torch.as_tensor(x_cat, dtype=torch.long, device=self.device)
-        bs = int(self.config["eval_batch_size"])
-        outs = [model(xn[i : i + bs], xc[i : i + bs])[0] for i in range(0, xn.shape[0], bs)]
-        if state is not None:
-            model.load_state_dict(state)
+        with self._weights(best):
+            model.eval()
+            xn = torch.as_tensor(x_num, dtype=torch.float32, device=self.device)
+            xc = torch.as_tensor(x_cat, dtype=torch.long, device=self.device)
+            bs = int(self.config["eval_batch_size"])
+            outs = [model(xn[i : i + bs], xc[i : i + bs])[0] for i in range(0, xn.shape[0], bs)]
         if not outs:
             return torch.zeros((0, 1), device=self.device)
         return torch.cat(outs)
 
-    def predict(self, split: str | None = None, *, x_num=None, x_cat=None, best: bool = True) -> np.ndarray:
-        """Predicted ages ``(n,)`` for a split of the data, or for given arrays."""
+    def predict(
+        self, split: str | None = None, *, x_num=None, x_cat=None, best: bool = True, debiased: bool = True
+    ) -> np.ndarray:
+        """Predicted ages ``(n,)`` for a split of the data, or for given arrays.
+
+        With a fitted de-biaser (config ``debias``) and ``debiased=True`` the correction is applied.
+        """
         if split is not None:
             x_num, x_cat = self._split_tensors(split)
-        out = self.raw_outputs(x_num, x_cat, best=best)
-        if out.shape[0] == 0:
-            return np.zeros(0)
-        return self.model.head.predict(out).double().cpu().numpy()
+        with self._weights(best):
+            out = self.raw_outputs(x_num, x_cat)
+            if out.shape[0] == 0:
+                return np.zeros(0)
+            pred = self.model.head.predict(out).double().cpu().numpy()
+        if debiased and self.debiaser is not None:
+            pred = self.debiaser.transform(pred)
+        return pred
+
+    def fit_debias(self) -> dict[str, float] | None:
+        """Fit the post-hoc tail de-biaser (config ``debias``) on the validation predictions of the
+        best epoch. Returns the validation metrics of the CROSS-FITTED corrected predictions (never
+        scored on the rows a map was fitted on), or None when ``debias`` is ``none``."""
+        cfg = self.config
+        if cfg["debias"] == "none" or len(self.data.y["val"]) < 4:
+            return None
+        metric = self.objective.metric if self.objective is not None else self.metric
+        region = str(cfg.get("debias_region", metric.split("_", 1)[1] if "_" in metric else "few"))
+        pred = self.predict("val", debiased=False)
+        regions = self.data.region_of("val")
+        self.debiaser = TailDebiaser(
+            cfg["debias"], cfg["debias_strength"], guard=cfg["debias_guard"], region=region,
+            seed=int(cfg["seed"]),
+        ).fit(pred, self.data.y["val"], regions)
+        m = regression_metrics(self.data.y["val"], self.debiaser.oof_, regions)
+        m["debias_strength"] = float(self.debiaser.strength_)
+        return m
 
     def evaluate(self, split: str = "val", *, best: bool = False) -> dict[str, float]:
-        """Metrics overall and per region on ``split``."""
-        pred = self.predict(split, best=best)
-        return regression_metrics(self.data.y[split], pred, self.data.region_of(split))
+        """Metrics overall and per region on ``split`` (plus the head's probabilistic metrics:
+        ``nll``, ``coverage90``, ``width90``, group metrics; see :mod:`agesearch.probabilistic`)."""
+        with self._weights(best):
+            return self._metrics(split, self.raw_outputs(*self._split_tensors(split)))
+
+    def _metrics(self, split: str, out: Tensor) -> dict[str, float]:
+        y, regions, head = self.data.y[split], self.data.region_of(split), self.model.head
+        pred = head.predict(out).double().cpu().numpy() if out.shape[0] else np.zeros(0)
+        if self.debiaser is not None and len(pred):
+            pred = self.debiaser.transform(pred)
+        return {**regression_metrics(y, pred, regions), **head_metrics(head, out, y, regions)}
+
+    def calibrate_head(self) -> Tensor:
+        """Hook: heads with ``calibrate`` fit post-training decision rules on validation outputs
+        (``decision_threshold="auto"``, conformal intervals) for the search objective (its
+        guarded ``score`` when the trial has one, else ``search_metric``, default ``mae_few``).
+        Returns the validation outputs."""
+        out = self.raw_outputs(*self._split_tensors("val"))
+        calibrate = getattr(self.model.head, "calibrate", None)
+        if callable(calibrate) and out.shape[0]:
+            metric = (
+                self.objective.score
+                if self.objective is not None
+                else str(self.config.get("search_metric", "mae_few"))
+            )
+            calibrate(out, self.data.y["val"], self.data.region_of("val"), metric)
+        return out
 
     # ------------------------------------------------------------------ the loop
     def step(self) -> dict[str, float]:
@@ -273,10 +374,13 @@ class Trial:
             raise RuntimeError("trial already stopped; create a new Trial to train again")
         loss = self.train_epoch()
         self.epoch += 1
-        m = self.evaluate("val")
+        m = self._metrics("val", self.calibrate_head())
+        if self.objective is not None:
+            m["score"] = self.objective.score(m)
         value = float(m.get(self.metric, math.nan))
         improved = math.isfinite(value) and (
-            self.best_state is None or self._sign * value < self._sign * self.best_value
+            self.best_state is None
+            or self._sign * value < self._sign * self.best_value - float(self.config["min_delta"])
         )
         if improved:
             self.best_value = value
@@ -304,10 +408,11 @@ class Trial:
             yield self.step()
 
     def fit(self) -> "Trial":
-        """Train to completion (early stopping) and restore the best-epoch weights."""
+        """Train to completion (early stopping), restore the best-epoch weights, fit the de-biaser."""
         for _ in self.run():
             pass
         self.restore_best()
+        self.fit_debias()
         return self
 
     def restore_best(self) -> None:
@@ -328,9 +433,10 @@ class Trial:
             "bad_epochs": self.bad_epochs,
             "stopped": self.stopped,
             "history": self.history,
-            "rng_torch": torch.get_rng_state(),
+            "rng_torch": self._rng_state,
             "rng_perm": self._perm_gen.get_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_cuda": self._cuda_rng_state,
+            "debiaser": None if self.debiaser is None else self.debiaser.to_dict(),
         }
         return state
 
@@ -346,10 +452,10 @@ class Trial:
         self.bad_epochs = int(state["bad_epochs"])
         self.stopped = bool(state["stopped"])
         self.history = list(state["history"])
-        torch.set_rng_state(state["rng_torch"])
-        self._perm_gen.set_state(state["rng_perm"])
-        if state.get("rng_cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.debiaser = None if state.get("debiaser") is None else TailDebiaser.from_dict(state["debiaser"])
+        self._rng_state = state["rng_torch"].cpu()
+        self._perm_gen.set_state(state["rng_perm"].cpu())
+        self._cuda_rng_state = [t.cpu() for t in state.get("rng_cuda") or []] if torch.cuda.is_available() else []
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`state_dict` atomically to ``path`` (``torch.save``; load with weights_only)."""
