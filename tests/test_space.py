@@ -83,7 +83,7 @@ def test_define_by_run_pickles_and_reference_trial():
         ({"params": {"head": ["regression", "magic"]}}, "unknown head 'magic'; valid:"),
         ({"params": {"strategy": ["none", "voodoo"]}}, "voodoo"),
         ({"metric": "mae_tail"}, "unknown metric 'mae_tail'"),
-        ({"colour": 1}, "unknown top-level key(s) ['colour']"),
+        ({"colour": 1}, "unknown configuration key 'colour'"),
         ({"params": {"few": [10, 20]}}, "evaluation definition"),
         ({"pruner": {"name": "guess"}}, "unknown pruner 'guess'"),
         ({"pruner": {"name": "median", "n_warmup_steps": -1}}, "pruner 'median'"),
@@ -107,6 +107,14 @@ def test_unknown_strategy_lists_the_valid_ones():
         space(params={"strategy": ["none", "voodoo"]})
     for name in list(strategy_registry())[:3]:
         assert name in str(err.value)
+
+
+def test_top_level_shorthand_for_fixed_and_searched_keys():
+    sp = SearchSpace.from_dict({"n_blocks": 1, "d_block": 16, "attention_n_heads": 4,
+                                "lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+                                "loss": {"type": "categorical", "choices": ["l1", "mse"]}}).validate()
+    assert sp.fixed == {"n_blocks": 1, "d_block": 16, "attention_n_heads": 4}
+    assert [p.key for p in sp.params] == ["lr", "loss"]
 
 
 def test_yaml_roundtrip(tmp_path):

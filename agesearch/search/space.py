@@ -294,19 +294,23 @@ class SearchSpace:
         """Parse (structure only; call :meth:`validate` for names and combinations)."""
         if not isinstance(raw, Mapping):
             raise SpaceError(f"{source}: a search space must be a YAML mapping; see search_spaces/quick.yaml")
-        unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
-        if unknown:
-            raise SpaceError(
-                f"{source}: unknown top-level key(s) {unknown}; valid keys: {', '.join(TOP_LEVEL_KEYS)}"
-            )
+        # Shorthand: any other top-level key is a configuration key; a scalar is a fixed
+        # setting, a mapping or a list is a searched parameter (checked like the others).
+        extra = {k: v for k, v in raw.items() if k not in TOP_LEVEL_KEYS}
         fixed = dict(raw.get("fixed") or {})
+        params_raw = dict(raw.get("params") or {}) if isinstance(raw.get("params") or {}, Mapping) else raw.get("params")
+        for k, v in extra.items():
+            if isinstance(v, (Mapping, list)):
+                if isinstance(params_raw, dict):
+                    params_raw[k] = v
+            else:
+                fixed[k] = v
         data = dict(raw.get("data") or {})
         pruner = raw.get("pruner", {"name": "median"})
         if isinstance(pruner, str):
             pruner = {"name": pruner}
         if not isinstance(pruner, Mapping) or "name" not in pruner:
             raise SpaceError(f"{source}: 'pruner' must be a name or a mapping with 'name'; e.g. pruner: median")
-        params_raw = raw.get("params") or {}
         if not isinstance(params_raw, Mapping):
             raise SpaceError(f"{source}: 'params' must be a mapping of key -> parameter spec")
         params = [_parse_param(str(k), v, f"{source} params", str(k)) for k, v in params_raw.items()]
@@ -405,7 +409,8 @@ class SearchSpace:
                 raise SpaceError(f"{src}: {k!r} is an evaluation definition; set it under 'data' or top level")
             if k not in known:
                 raise SpaceError(
-                    f"{src}: unknown configuration key {k!r}; valid keys: {', '.join(sorted(known))}"
+                    f"{src}: unknown configuration key {k!r}; valid keys: {', '.join(sorted(known))} "
+                    f"(top level also takes: {', '.join(TOP_LEVEL_KEYS)})"
                 )
         for p in self.params:
             if p.key in seen:
