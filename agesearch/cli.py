@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agesearch.commands.train",
     "agesearch.commands.profile",
     "agesearch.commands.report",
+    "agesearch.commands.predict",
 )
 """Sub-command modules, in the order ``--help`` lists them."""
 
