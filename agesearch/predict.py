@@ -47,8 +47,9 @@ def row_problems(model: "AgeModel", frame: pd.DataFrame) -> pd.Series:
         raw = feats[c]
         if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
             continue
-        conv = pd.to_numeric(raw, errors="coerce")
-        bad = (raw.notna() & conv.isna()).to_numpy()
+        blank = raw.astype("string").str.strip().eq("").fillna(False)
+        conv = pd.to_numeric(raw.where(~blank), errors="coerce")
+        bad = (raw.notna() & ~blank & conv.isna()).to_numpy()
         for i in np.flatnonzero(bad & (problems == "")):
             problems[i] = f"column {c!r}: {str(raw.iloc[i])[:30]!r} is not a number"
     empty = model.preprocessor.unusable_rows(feats)
