@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agesearch.commands.profile",
     "agesearch.commands.report",
     "agesearch.commands.predict",
+    "agesearch.commands.demo",
 )
 """Sub-command modules, in the order ``--help`` lists them."""
 
