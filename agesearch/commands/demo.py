@@ -20,16 +20,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="agesearch-demo", metavar="DIR",
                    help="output folder (default: agesearch-demo); must not hold an earlier demo")
     p.add_argument("--small", action="store_true",
-                   help="tiny settings (1,200 rows, 3 trials of 2 epochs, one refit seed): about a minute")
+                   help="tiny settings (1,200 rows, 3 trials of 2 epochs, one refit seed, no baselines): about a minute")
+    p.add_argument("--num-cpus", type=int, default=2, help="CPUs of the demo's local Ray instance (default: 2)")
     p.add_argument("--seed", type=int, default=0, help="split, sampler and training seed (default: 0)")
 
 
 def run(args: argparse.Namespace) -> int:
     from agesearch.demo import demo
 
-    res = demo(args.out, small=args.small, seed=args.seed)
+    res = demo(args.out, small=args.small, seed=args.seed, num_cpus=args.num_cpus)
     total = sum(res.timings.values())
-    print(f"\ndemo finished in {total:.0f}s. Report: {res.index}")
+    steps = ", ".join(f"{k} {v:.0f}s" for k, v in res.timings.items())
+    print(f"\ndemo finished in {total:.0f}s ({steps}). Report: {res.index}")
     print(f"  open it in a browser; the exported model is in {res.report / 'model'}:")
     print(f"  agesearch predict --model {res.report / 'model'} --data YOUR.csv --out predictions.csv")
     return 0
