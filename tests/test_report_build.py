@@ -56,7 +56,7 @@ def experiment(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def report(experiment, tmp_path_factory):
+def report(experiment, tmp_path_factory, ray_session):
     exp, df, data = experiment
     out = tmp_path_factory.mktemp("report")
     res = build_report(exp, out, refit_top=2, seeds=2, n_boot=200, progress=None)

@@ -164,6 +164,7 @@ def run_refits(
         else:  # "local": always a new private instance, even if RAY_ADDRESS points elsewhere
             kwargs["address"] = "local"
             kwargs["num_cpus"] = num_cpus
+            kwargs["_node_ip_address"] = "127.0.0.1"
         ray.init(**kwargs)
         started = True
     keep_state = keep_state or set()
