@@ -173,6 +173,11 @@ def build_report(
         raise ReportError("outer_folds must be 0 (off) or >= 2, got 1 (e.g. --outer-folds 5)")
     if outer_folds and repeats not in (None, 1, outer_folds):
         raise ReportError("use either --repeats or --outer-folds, not both")
+    if guard is not None:
+        try:
+            parse_guard(guard)
+        except ValueError as exc:
+            raise ReportError(str(exc)) from None
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
