@@ -30,7 +30,46 @@ def huber(pred: Tensor, target: Tensor, delta: float = 1.0) -> Tensor:
     return F.huber_loss(pred, target, reduction="none", delta=delta)
 
 
-POINT_LOSSES: dict[str, PointLoss] = {"l1": l1, "mse": mse, "huber": huber}
+FOCAL_ACTIVATIONS = ("sigmoid", "tanh")
+
+
+def _focal_factor(err: Tensor, beta: float, gamma: float, activate: str) -> Tensor:
+    a = beta * err.abs()
+    if activate == "tanh":
+        return torch.tanh(a) ** gamma
+    if activate == "sigmoid":
+        return (2 * torch.sigmoid(a) - 1) ** gamma
+    raise ValueError(f"focal activation must be one of {FOCAL_ACTIVATIONS}, got {activate!r}")
+
+
+def focal_l1(
+    pred: Tensor, target: Tensor, beta: float = 0.2, gamma: float = 1.0, activate: str = "sigmoid"
+) -> Tensor:
+    """Focal-R on L1 (Yang et al. 2021, DIR ``weighted_focal_l1_loss``), shape ``(B,)``.
+
+    ``|e| * (2 sigmoid(beta |e|) - 1)^gamma`` (or ``tanh(beta |e|)^gamma``), ``e = pred - target``;
+    ``beta`` is in inverse units of ``pred`` (the reference's 0.2 is per year). The factor is not
+    detached, as in the reference.
+    """
+    err = pred - target
+    return err.abs() * _focal_factor(err, beta, gamma, activate)
+
+
+def focal_mse(
+    pred: Tensor, target: Tensor, beta: float = 0.2, gamma: float = 1.0, activate: str = "sigmoid"
+) -> Tensor:
+    """Focal-R on MSE (DIR ``weighted_focal_mse_loss``), shape ``(B,)``."""
+    err = pred - target
+    return err**2 * _focal_factor(err, beta, gamma, activate)
+
+
+POINT_LOSSES: dict[str, PointLoss] = {
+    "l1": l1,
+    "mse": mse,
+    "huber": huber,
+    "focal_l1": focal_l1,
+    "focal_mse": focal_mse,
+}
 """Registry of point losses for regression-type heads. Extended by the heads module."""
 
 

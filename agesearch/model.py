@@ -139,12 +139,15 @@ class AgeFTTransformer(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Raw head outputs ``(B, d_out)`` and the representation ``z`` ``(B, d_block)``.
 
-        ``bin_idx`` (label bins, ``(B,)``) enables the smoother in training mode.
+        ``bin_idx`` (label bins, ``(B,)``) enables the smoother in training mode. The returned
+        ``z`` is the representation BEFORE smoothing (as in the DIR reference): FDS statistics and
+        representation regularisers are computed on it; the head sees the smoothed one.
         """
         z = self.representation(x_num, x_cat)
+        z_head = z
         if self.smoother is not None and self.training and bin_idx is not None:
-            z = self.smoother.smooth(z, bin_idx, epoch)  # type: ignore[operator]
-        return self.head(z), z
+            z_head = self.smoother.smooth(z, bin_idx, epoch)  # type: ignore[operator]
+        return self.head(z_head), z
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """AdamW groups as in FT-Transformer: no weight decay on embeddings, norms and biases."""

@@ -13,6 +13,7 @@ permutations on the device (no DataLoader, no per-row Python).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import math
@@ -30,6 +31,7 @@ from agesearch.heads import TargetInfo, build_head
 from agesearch.imbalance import TrainingPlan, build_plan
 from agesearch.metrics import regression_metrics
 from agesearch.model import AgeFTTransformer
+from agesearch.probabilistic import head_metrics
 from agesearch.objective import Objective
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -126,7 +128,9 @@ class Trial:
         torch.manual_seed(seed)
         self.plan: TrainingPlan = build_plan(cfg, data, seed=seed)
         y_train = np.asarray(self.plan.y, dtype=float)
-        self.target = TargetInfo.from_labels(data.y["train"], data.bins)
+        self.target = TargetInfo.from_labels(
+            data.y["train"], data.bins, None if data.y_std is None else data.y_std["train"]
+        )
         head = build_head(cfg, int(cfg.get("d_block", 64)), self.target)
         self.model = AgeFTTransformer.from_config(
             cfg,
@@ -264,23 +268,31 @@ class Trial:
             )
         return self._eval_cache[split]
 
+    @contextlib.contextmanager
+    def _weights(self, best: bool) -> Iterator[None]:
+        """Temporarily load the best-epoch state (weights and head buffers such as thresholds)."""
+        if not (best and self.best_state is not None):
+            yield
+            return
+        state = copy.deepcopy(self.model.state_dict())
+        self.model.load_state_dict(self.best_state)
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(state)
+
     @torch.no_grad()
     def raw_outputs(
         self, x_num: np.ndarray | Tensor, x_cat: np.ndarray | Tensor, *, best: bool = False
     ) -> Tensor:
         """Raw head outputs ``(n, d_out)`` for inputs ``(n, n_num)``, ``(n, n_cat)`` (eval mode)."""
         model = self.model
-        state = None
-        if best and self.best_state is not None:
-            state = copy.deepcopy(model.state_dict())
-            model.load_state_dict(self.best_state)
-        model.eval()
-        xn = torch.as_tensor(x_num, dtype=torch.float32, device=self.device)
-        xc = torch.as_tensor(x_cat, dtype=torch.long, device=self.device)
-        bs = int(self.config["eval_batch_size"])
-        outs = [model(xn[i : i + bs], xc[i : i + bs])[0] for i in range(0, xn.shape[0], bs)]
-        if state is not None:
-            model.load_state_dict(state)
+        with self._weights(best):
+            model.eval()
+            xn = torch.as_tensor(x_num, dtype=torch.float32, device=self.device)
+            xc = torch.as_tensor(x_cat, dtype=torch.long, device=self.device)
+            bs = int(self.config["eval_batch_size"])
+            outs = [model(xn[i : i + bs], xc[i : i + bs])[0] for i in range(0, xn.shape[0], bs)]
         if not outs:
             return torch.zeros((0, 1), device=self.device)
         return torch.cat(outs)
@@ -294,10 +306,11 @@ class Trial:
         """
         if split is not None:
             x_num, x_cat = self._split_tensors(split)
-        out = self.raw_outputs(x_num, x_cat, best=best)
-        if out.shape[0] == 0:
-            return np.zeros(0)
-        pred = self.model.head.predict(out).double().cpu().numpy()
+        with self._weights(best):
+            out = self.raw_outputs(x_num, x_cat)
+            if out.shape[0] == 0:
+                return np.zeros(0)
+            pred = self.model.head.predict(out).double().cpu().numpy()
         if debiased and self.debiaser is not None:
             pred = self.debiaser.transform(pred)
         return pred
@@ -322,9 +335,33 @@ class Trial:
         return m
 
     def evaluate(self, split: str = "val", *, best: bool = False) -> dict[str, float]:
-        """Metrics overall and per region on ``split``."""
-        pred = self.predict(split, best=best)
-        return regression_metrics(self.data.y[split], pred, self.data.region_of(split))
+        """Metrics overall and per region on ``split`` (plus the head's probabilistic metrics:
+        ``nll``, ``coverage90``, ``width90``, group metrics; see :mod:`agesearch.probabilistic`)."""
+        with self._weights(best):
+            return self._metrics(split, self.raw_outputs(*self._split_tensors(split)))
+
+    def _metrics(self, split: str, out: Tensor) -> dict[str, float]:
+        y, regions, head = self.data.y[split], self.data.region_of(split), self.model.head
+        pred = head.predict(out).double().cpu().numpy() if out.shape[0] else np.zeros(0)
+        if self.debiaser is not None and len(pred):
+            pred = self.debiaser.transform(pred)
+        return {**regression_metrics(y, pred, regions), **head_metrics(head, out, y, regions)}
+
+    def calibrate_head(self) -> Tensor:
+        """Hook: heads with ``calibrate`` fit post-training decision rules on validation outputs
+        (``decision_threshold="auto"``, conformal intervals) for the search objective (its
+        guarded ``score`` when the trial has one, else ``search_metric``, default ``mae_few``).
+        Returns the validation outputs."""
+        out = self.raw_outputs(*self._split_tensors("val"))
+        calibrate = getattr(self.model.head, "calibrate", None)
+        if callable(calibrate) and out.shape[0]:
+            metric = (
+                self.objective.score
+                if self.objective is not None
+                else str(self.config.get("search_metric", "mae_few"))
+            )
+            calibrate(out, self.data.y["val"], self.data.region_of("val"), metric)
+        return out
 
     # ------------------------------------------------------------------ the loop
     def step(self) -> dict[str, float]:
@@ -337,7 +374,7 @@ class Trial:
             raise RuntimeError("trial already stopped; create a new Trial to train again")
         loss = self.train_epoch()
         self.epoch += 1
-        m = self.evaluate("val")
+        m = self._metrics("val", self.calibrate_head())
         if self.objective is not None:
             m["score"] = self.objective.score(m)
         value = float(m.get(self.metric, math.nan))

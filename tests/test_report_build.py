@@ -113,7 +113,10 @@ def test_exported_model_reproduces_refit_predictions(report, experiment):
     seed = model.meta["info"]["refit_seed"]
     test_rows = df.iloc[data.rows["test"]]
     got = model.predict(test_rows)
-    assert list(got.columns) == ["predicted_age"] and got.index.equals(test_rows.index)
+    assert list(got.columns)[0] == "predicted_age" and got.index.equals(test_rows.index)
+    if "age_lower" in got:  # heads with intervals (regression: split-conformal, see heads section)
+        assert (got["age_lower"] <= got["predicted_age"]).all()
+        assert (got["predicted_age"] <= got["age_upper"]).all()
     preds = pd.read_parquet(out / "predictions.parquet")
     want = preds[(preds["model"] == "rank1") & (preds["seed"] == seed)].sort_values("row")["pred"].to_numpy()
     np.testing.assert_allclose(got["predicted_age"].to_numpy(), want, rtol=1e-5, atol=1e-4)

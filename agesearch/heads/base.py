@@ -8,7 +8,7 @@ decodes raw outputs into ages. Heads are registered by name so configurations ar
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,16 +26,41 @@ class TargetInfo:
         mean: mean of the training labels.
         std: standard deviation of the training labels (> 0).
         bins: age bins over the training label range (heads that need a grid pad it themselves).
+        train_counts: training rows per bin of ``bins``, shape ``(n_bins,)``, or None (used for
+            age-group priors).
+        on_grid: True when every training label sits on a bin's left edge (integer ages with
+            width 1): bin ``k`` then stands for the age ``left_edges[k]``, else for its centre.
+        has_uncertainty: the data has a per-row label-uncertainty column (``y_std``).
     """
 
     mean: float
     std: float
     bins: AgeBins
+    train_counts: np.ndarray | None = field(default=None, compare=False, repr=False)
+    on_grid: bool = True
+    has_uncertainty: bool = False
 
     @classmethod
-    def from_labels(cls, y: np.ndarray, bins: AgeBins) -> "TargetInfo":
+    def from_labels(
+        cls, y: np.ndarray, bins: AgeBins, y_std: np.ndarray | None = None
+    ) -> "TargetInfo":
+        y = np.asarray(y, dtype=float)
         std = float(np.std(y))
-        return cls(mean=float(np.mean(y)), std=std if std > 0 else 1.0, bins=bins)
+        pos = (y - bins.origin) / bins.width
+        on_grid = bool(np.allclose(pos, np.round(pos), atol=1e-6)) if y.size else True
+        return cls(
+            mean=float(np.mean(y)),
+            std=std if std > 0 else 1.0,
+            bins=bins,
+            train_counts=bins.counts(y),
+            on_grid=on_grid,
+            has_uncertainty=y_std is not None,
+        )
+
+    @property
+    def bin_values(self) -> np.ndarray:
+        """The age each bin of ``bins`` stands for, shape ``(n_bins,)`` (see ``on_grid``)."""
+        return self.bins.left_edges if self.on_grid else self.bins.centers
 
 
 class Head(nn.Module, abc.ABC):
@@ -43,6 +68,9 @@ class Head(nn.Module, abc.ABC):
 
     Subclasses set ``name`` and implement :meth:`forward`, :meth:`loss` and :meth:`predict`.
     Probabilistic heads also set ``probabilistic = True`` and implement :meth:`predict_proba`.
+    Heads with prediction intervals define ``predict_interval(out, level) -> (lo, hi)`` (years,
+    each ``(B,)``) and list the levels they report in ``interval_levels``; every registered head
+    does (binned heads from their distribution, point heads by split conformal calibration).
     Constructor arguments other than ``d_in`` and ``target`` are plain values taken from the
     trial configuration (see :meth:`from_config`).
     """
@@ -85,6 +113,16 @@ class Head(nn.Module, abc.ABC):
 
     def predict_proba(self, out: Tensor) -> Tensor | None:
         """Probability per age bin, shape ``(B, K)``; None for point heads."""
+        return None
+
+    interval_levels: tuple[float, ...] = ()
+    """Central interval levels reported by the probabilistic metrics (e.g. ``(0.8, 0.9)``)."""
+
+    groups: Any = None
+    """:class:`agesearch.heads.groups.AgeGroups` when the configuration declares ``age_groups``."""
+
+    def predict_groups(self, out: Tensor) -> Tensor | None:
+        """Predicted age-group index, shape ``(B,)`` int64; None without ``age_groups``."""
         return None
 
 
