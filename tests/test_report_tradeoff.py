@@ -35,7 +35,7 @@ def _summary(vals: dict[str, dict[str, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.floats(1.0, 20.0), st.floats(1.0, 20.0)), min_size=1, max_size=8))
 def test_tradeoff_table_is_monotone_and_respects_guard(cands):
     vals = {"vanilla": {"all": 5.0, "few": 10.0, "many": 4.0}}
