@@ -120,8 +120,10 @@ def _load_data(exp: Experiment, data: PreparedData | None) -> PreparedData | Non
 
 
 def _describe(cfg: dict[str, Any]) -> str:
-    keys = ("strategy", "head", "loss")
+    keys = ("strategy", "weight_method", "head", "loss")
     main = ", ".join(f"{k}={cfg[k]}" for k in keys if k in cfg)
+    if cfg.get("debias", "none") != "none":
+        main += f", debias={cfg['debias']} (strength {cfg.get('debias_strength', 'auto')})"
     return main or "configuration"
 
 
