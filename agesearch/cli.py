@@ -16,6 +16,8 @@ from typing import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "agesearch.commands.train",
+    "agesearch.commands.search",
+    "agesearch.commands.spaces",
     "agesearch.commands.profile",
     "agesearch.commands.report",
 )

@@ -1,0 +1,122 @@
+"""The Ray Tune function trainable wrapping :class:`agesearch.trainer.Trial`.
+
+One call trains one configuration epoch by epoch and, after every epoch, reports the validation
+metrics (overall and per region) with ``ray.tune.report`` together with a checkpoint holding
+``Trial.state_dict()`` (model, optimizer, scheduler, epoch, RNG, best state, history, strategy state).
+Tune keeps the best-epoch checkpoint and the latest one. A retried trial (``max_failures``) or a
+resumed experiment continues from the latest checkpoint, not from epoch 0.
+
+Reported keys besides the metrics: ``epoch``, ``score`` (the search metric at the best epoch so
+far: what the sampler and the pruner see), ``ckpt_rank`` (the early-stopping metric this epoch,
+signed so lower is better: Tune keeps the checkpoint with the lowest), ``should_stop``,
+``start_epoch`` (first epoch trained by this process: shows a resume), ``test_rows`` (rows of the
+test split the trial could see: always 0), ``node_id`` and ``gpu_ids`` (placement).
+
+The prepared data arrive once per trial through the object store (``tune.with_parameters``),
+without the test split. Module-level, so it pickles; torch is imported once per worker process
+(``reuse_actors=True`` keeps the process across trials).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "trial_state.pt"
+META_FILE = "meta.json"
+
+
+def _signed(metric: str, value: float) -> float:
+    from agesearch.trainer import _metric_sign
+
+    v = float(value)
+    return _metric_sign(metric) * v if math.isfinite(v) else math.inf
+
+
+def _maybe_fault(fault: dict[str, Any] | None, number_hint: str, epoch: int) -> None:
+    """Crash once at ``epoch`` (tests only: the ``fault`` dict is set through a private argument)."""
+    if not fault or epoch != int(fault["crash_at_epoch"]):
+        return
+    marker = Path(fault["marker_dir"]) / f"crashed_{number_hint}"
+    if marker.exists():
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(epoch))
+    raise RuntimeError(f"injected fault at epoch {epoch}")
+
+
+def run_trial(config: dict[str, Any], data: Any, settings: dict[str, Any]) -> None:
+    """Tune function trainable: ``config`` is the flat trial configuration.
+
+    Args:
+        config: flat configuration (sampled + fixed keys).
+        data: :class:`~agesearch.data.PreparedData` without its test split.
+        settings: ``metric`` (search metric), ``cpus`` (threads), ``fault`` (tests only).
+    """
+    import ray
+    from ray import tune
+
+    from agesearch.trainer import Trial, TrialDiverged
+
+    test_rows = int(len(data.y["test"]))
+    if test_rows:
+        raise RuntimeError("a search trial received test rows; trials must get data.without('test')")
+    metric = str(settings["metric"])
+    ctx = ray.get_runtime_context()
+    placement = {"node_id": ctx.get_node_id(), "gpu_ids": ",".join(map(str, ray.get_gpu_ids()))}
+    trial = Trial(config, data, threads=int(settings.get("cpus") or 1))
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            trial.load(Path(d) / STATE_FILE)
+    start_epoch = trial.epoch + 1
+    trial_key = tune.get_context().get_trial_id()
+    es_metric = trial.metric
+
+    def score_now() -> float:
+        if trial.best_epoch < 1:
+            return math.nan
+        return float(trial.history[trial.best_epoch - 1].get(metric, math.nan))
+
+    if trial.stopped:  # finished before an interruption: report the final state again
+        last = dict(trial.history[-1]) if trial.history else {}
+        tune.report({**last, "score": score_now(), "ckpt_rank": math.inf, "should_stop": 1.0,
+                     "start_epoch": float(start_epoch), "test_rows": 0.0, **placement})  # fmt: skip
+        return
+    while not trial.stopped:
+        _maybe_fault(settings.get("fault"), trial_key, trial.epoch + 1)
+        try:
+            rec = trial.step()
+        except TrialDiverged as exc:
+            tune.report({"epoch": float(trial.epoch + 1), "score": math.nan, "ckpt_rank": math.inf,
+                         "should_stop": 1.0, "failed_reason": f"diverged: {exc}",
+                         "start_epoch": float(start_epoch), "test_rows": 0.0, **placement})  # fmt: skip
+            return
+        metrics = {k: float(v) for k, v in rec.items() if isinstance(v, (int, float))}
+        metrics.update(
+            score=score_now(), ckpt_rank=_signed(es_metric, rec.get(es_metric, math.nan)),
+            start_epoch=float(start_epoch), test_rows=0.0, **placement,
+        )
+        tmp = tempfile.mkdtemp(prefix="agesearch-ckpt-")
+        try:
+            trial.save(Path(tmp) / STATE_FILE)
+            (Path(tmp) / META_FILE).write_text(
+                json.dumps({"epoch": trial.epoch, "best_epoch": trial.best_epoch})
+            )
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def trial_settings(metric: str, cpus: float, fault: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"metric": metric, "cpus": max(1, int(math.floor(cpus))), "fault": fault}
+
+
+def env_for_workers() -> dict[str, str]:
+    """Environment for trial workers: one BLAS thread unless told otherwise."""
+    return {k: os.environ.get(k, "1") for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
