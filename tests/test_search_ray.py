@@ -44,16 +44,12 @@ def tiny_frame(n=700, seed=3):
     return synthetic(n, seed=seed).drop(columns=["id"])
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
+@pytest.fixture
+def ray_local(ray_session):
+    """The session's shared local Ray (see tests/conftest.py)."""
+    from tests.conftest import ensure_ray
 
-    if ray.is_initialized():  # pragma: no cover
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, configure_logging=False)  # fmt: skip
-    yield ray
-    ray.shutdown()
+    return ensure_ray()
 
 
 def test_pruning_search_records_pruned_trials_in_optuna(ray_local, tmp_path):
