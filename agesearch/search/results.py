@@ -29,7 +29,7 @@ TUNE_KEYS = {
 }  # fmt: skip
 """Keys Ray Tune adds to results (and placement details): not metrics."""
 NOT_VAL = {"epoch", "train_loss", "best_epoch", "should_stop", "score", "ckpt_rank", "start_epoch",
-           "test_rows"}  # fmt: skip
+           "test_rows", "checkpoint_discarded"}  # fmt: skip
 
 
 def read_results(trial_dir: Path) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def best_checkpoint(trial_dir: Path, best_epoch: int) -> str | None:
     for meta in trial_dir.glob(f"checkpoint_*/{META_FILE}"):
         try:
             epoch = int(json.loads(meta.read_text())["epoch"])
-        except (ValueError, KeyError, json.JSONDecodeError):
+        except (OSError, ValueError, KeyError, TypeError):  # removed or half-written by a running search
             continue
         state = meta.parent / STATE_FILE
         if state.is_file():
@@ -93,10 +93,12 @@ def load_trials(exp_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataF
     metric = exp.get("metric", "mae_few")
     records = []
     for f in sorted((root / TRIALS_DIR).glob("*.json")):
-        try:
-            records.append(json.loads(f.read_text()))
-        except json.JSONDecodeError:
+        try:  # records are replaced atomically; a file can still vanish between glob and read
+            rec = json.loads(f.read_text())
+        except (OSError, ValueError):
             continue
+        if isinstance(rec, dict) and rec.get("trial_id"):
+            records.append(rec)
     trial_rows: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     for rec in records:
