@@ -82,6 +82,18 @@ def best_checkpoint(trial_dir: Path, best_epoch: int) -> str | None:
     return str(max(found)[1])
 
 
+def _trial_dir(root: Path, name: Any) -> Path | None:
+    """``root/tune/<name>``; None when the record names no folder or one outside ``tune/``."""
+    if not isinstance(name, str) or not name:
+        return None
+    from agesearch.paths import safe_join
+
+    try:
+        return safe_join(root / TUNE_DIR, name)
+    except ValueError:
+        return None
+
+
 def load_trials(exp_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(trials, history)`` of an experiment folder (local path or URI, downloaded when remote)."""
     root = Location(exp_dir).local_copy()
@@ -103,7 +115,7 @@ def load_trials(exp_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataF
     history: list[dict[str, Any]] = []
     for rec in records:
         tid = rec["trial_id"]
-        tdir = root / TUNE_DIR / rec["trial_dir"] if rec.get("trial_dir") else None
+        tdir = _trial_dir(root, rec.get("trial_dir"))
         rows = _history_rows(tid, read_results(tdir)) if tdir else []
         history.extend(rows)
         status = rec["status"]

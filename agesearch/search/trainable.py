@@ -44,8 +44,19 @@ def _signed(metric: str, value: float) -> float:
 
 
 def _maybe_fault(fault: dict[str, Any] | None, number_hint: str, epoch: int) -> None:
-    """Crash once at ``epoch`` (tests only: the ``fault`` dict is set through a private argument)."""
-    if not fault or epoch != int(fault["crash_at_epoch"]):
+    """Crash once at ``epoch`` (tests only: the ``fault`` dict is set through a private argument).
+
+    Keys: ``crash_at_epoch`` + ``marker_dir`` (crash once per trial), ``corrupt_checkpoint``
+    (``truncate`` | ``garbage``: damage the checkpoints persisted under ``checkpoint_root`` first), ``sleep_per_epoch``
+    (seconds; slows trials so a test can kill a node mid-trial).
+    """
+    if not fault:
+        return
+    if fault.get("sleep_per_epoch"):
+        import time
+
+        time.sleep(float(fault["sleep_per_epoch"]))
+    if fault.get("crash_at_epoch") is None or epoch != int(fault["crash_at_epoch"]):
         return
     marker = Path(fault["marker_dir"]) / f"crashed_{number_hint}"
     if marker.exists():
@@ -53,10 +64,8 @@ def _maybe_fault(fault: dict[str, Any] | None, number_hint: str, epoch: int) -> 
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(epoch))
     corrupt = fault.get("corrupt_checkpoint")
-    if corrupt:  # damage every checkpoint this trial has persisted so far, then crash
-        from ray import tune
-
-        for f in Path(tune.get_context().get_trial_dir()).glob(f"checkpoint_*/{STATE_FILE}"):
+    if corrupt:  # damage every checkpoint persisted under ``checkpoint_root`` so far, then crash
+        for f in Path(fault["checkpoint_root"]).glob(f"**/checkpoint_*/{STATE_FILE}"):
             data = f.read_bytes()
             f.write_bytes(data[: len(data) // 3] if corrupt == "truncate" else b"\x00garbage" * 16)
     raise RuntimeError(f"injected fault at epoch {epoch}")
