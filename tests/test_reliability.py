@@ -160,6 +160,28 @@ def _records(exp: Path) -> list[dict]:
     return out
 
 
+EPOCHS = 4
+CLI_SLOW = """
+import functools, sys
+sys.path.insert(0, {root!r})
+import agesearch.search.runner as runner
+runner.search = functools.partial(runner.search, _fault={{"sleep_per_epoch": 0.5}})
+from agesearch.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _last_epoch(exp: Path, rec: dict) -> int | None:
+    f = exp / "tune" / rec["trial_dir"] / "result.json" if rec.get("trial_dir") else None
+    if not f or not f.is_file():
+        return None
+    rows = [ln for ln in f.read_text().splitlines() if ln.strip()]
+    try:
+        return int(json.loads(rows[-1])["epoch"]) if rows else None
+    except (ValueError, KeyError):
+        return None
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.timeout(600)
@@ -168,12 +190,14 @@ def test_sigint_saves_state_exits_130_and_resumes_and_live_report_is_consistent(
     from agesearch.search import load_trials
 
     data = tmp_path / "ages.csv"
-    tiny_frame(600).to_csv(data, index=False)
+    tiny_frame(800).to_csv(data, index=False)
     space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(tiny_space(max_epochs=3).to_dict(), sort_keys=False))
+    space.write_text(yaml.safe_dump(tiny_space(max_epochs=EPOCHS).to_dict(), sort_keys=False))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("RAY_ADDRESS", None)
-    cmd = [sys.executable, "-m", "agesearch.cli", "search", "--data", str(data), "--space", str(space),
+    script = tmp_path / "cli.py"  # the real CLI; trials slowed (private fault hook) so one is mid-run
+    script.write_text(CLI_SLOW.format(root=str(ROOT)))
+    cmd = [sys.executable, str(script), "search", "--data", str(data), "--space", str(space),
            "--name", "int", "--storage", str(tmp_path / "st"), "--num-samples", "6", "--max-concurrent", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -184,22 +208,25 @@ def test_sigint_saves_state_exits_130_and_resumes_and_live_report_is_consistent(
         while time.time() < deadline:
             assert proc.poll() is None, proc.communicate()[1][-3000:]
             recs = _records(exp)
-            if sum(r["status"] == "COMPLETE" for r in recs) >= 1:
+            if reports < 2 and sum(r["status"] == "COMPLETE" for r in recs) >= 1:
                 # A report built while the search writes: a consistent snapshot every time.
                 trials, history = load_trials(exp)
                 assert trials.trial_id.is_unique and set(trials.status) <= {"COMPLETE", "RUNNING", "PENDING"}
                 assert np.isfinite(trials.loc[trials.status == "COMPLETE", "score"]).all()
-                res = build_report(exp, tmp_path / f"rep{reports}", refit_top=0, baselines=False, progress=None)
-                html = (res.out / "index.html").read_text()
-                assert "The search is running" in html
+                assert set(history.trial_id) <= set(trials.trial_id)
+                res = build_report(exp, tmp_path / f"rep{reports}", refit_top=0, baselines=False,
+                                   study_trials=50, progress=None)  # fmt: skip
+                shown = json.loads((res.out / "report.json").read_text())
+                assert shown["n_trials"] == len(trials)
+                if shown["status"] == "running":
+                    assert "The search is running" in (res.out / "index.html").read_text()
                 reports += 1
-                running = [r for r in _records(exp) if r["status"] == "RUNNING"]
-                if reports >= 2 and running:
-                    rows = [json.loads(ln) for ln in (exp / "tune" / running[0]["trial_dir"] / "result.json")
-                            .read_text().splitlines() if ln.strip()] if running[0].get("trial_dir") else []  # fmt: skip
-                    if rows and rows[-1]["epoch"] < 3:
-                        break
-            time.sleep(0.3)
+                continue
+            if reports >= 2:
+                mid = [r for r in recs if r["status"] == "RUNNING" and 1 <= (_last_epoch(exp, r) or 0) < EPOCHS]
+                if mid:
+                    break
+            time.sleep(0.2)
         else:
             pytest.fail("search never reached a running trial after a completed one")
         done_before = {r["trial_id"] for r in _records(exp) if r["status"] == "COMPLETE"}
@@ -223,8 +250,47 @@ def test_sigint_saves_state_exits_130_and_resumes_and_live_report_is_consistent(
     assert sorted(after.number) == list(range(6))
     for tid, score in scores.items():
         assert after.set_index("trial_id").loc[tid, "score"] == score
-    assert all(v == [1, 2, 3] for v in history.groupby("trial_id")["epoch"].apply(list))
+    assert all(v == list(range(1, EPOCHS + 1)) for v in history.groupby("trial_id")["epoch"].apply(list))
     # A trial interrupted mid-run continued from its checkpoint (a later start epoch), not from 1.
     resumed = history.groupby("trial_id")["start_epoch"].max()
     assert (resumed > 1).any(), history[["trial_id", "epoch", "start_epoch"]]
     assert json.loads((exp / "experiment.json").read_text())["status"] == "finished"
+
+
+# ------------------------------------------------------------------------------ report escaping
+
+EVIL = "<script>alert('x\")</script>"
+
+
+def test_report_escapes_experiment_names_columns_and_levels(tmp_path):
+    from agesearch.report import Experiment, build_report
+    from tests.report_fixtures import fake_trials
+
+    trials = fake_trials(40, seed=1)
+    trials["config/strategy"] = trials["config/strategy"].where(trials.index % 2 == 0, EVIL)  # a level
+    trials = trials.rename(columns={"config/loss": f"config/{EVIL}", "val/mae": f"val/{EVIL}"})  # columns
+    exp = Experiment(meta={"name": EVIL, "status": "running", "metric": "mae_few", "mode": "min"}, trials=trials)
+    build_report(exp, tmp_path, refit_top=0, baselines=False, progress=None)
+    html = (tmp_path / "index.html").read_text()
+    assert "<script" not in html.lower() and "alert('x\"" not in html
+    assert "&lt;script&gt;alert(&#x27;x&quot;)&lt;/script&gt;" in html  # shown, escaped
+    md = (tmp_path / "report.md").read_text()
+    assert "<script" not in md.lower()
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir())  # figures stayed in figures/
+    assert all(p.resolve().parent == (tmp_path / "figures").resolve() for p in (tmp_path / "figures").iterdir())
+
+
+def test_records_cannot_point_outside_the_experiment(tmp_path):
+    from agesearch.search import load_trials
+
+    exp = tmp_path / "exp"
+    (exp / "trials").mkdir(parents=True)
+    (exp / "experiment.json").write_text(json.dumps({"name": "e", "metric": "mae_few"}))
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "result.json").write_text(json.dumps({"epoch": 1, "score": 1.0, "mae_few": 1.0, "best_epoch": 1}))
+    rec = {"trial_id": "t1", "number": 0, "status": "COMPLETE", "trial_dir": "../../secret", "config": {}}
+    (exp / "trials" / "t1.json").write_text(json.dumps(rec))
+    (exp / "trials" / "torn.json").write_text('{"trial_id": "t2", "sta')  # half-written: skipped
+    trials, history = load_trials(exp)
+    assert list(trials.trial_id) == ["t1"] and trials.epochs.tolist() == [0] and len(history) == 0
