@@ -396,9 +396,10 @@ def _run_tuner(sp: SearchSpace, prepared, exp: Location, meta: dict[str, Any], *
                 log_to_file=False,
             ),
         )  # fmt: skip
-    grid = tuner.fit()
+    with _SigintWatch() as watch:
+        grid = tuner.fit()
     _drop_orphans(exp, grid)
-    if _was_interrupted(grid, num_samples, time_budget):
+    if watch.fired or _was_interrupted(grid, num_samples, time_budget):
         # Tune caught the first SIGINT: it stopped launching trials, saved the experiment state and
         # the running trials' latest checkpoints, and returned. Record it and exit like Ctrl-C.
         _set_status(exp, "interrupted")
@@ -412,6 +413,43 @@ def _run_tuner(sp: SearchSpace, prepared, exp: Location, meta: dict[str, Any], *
     searcher = linked_searcher(link)
     return SearchResult(experiment=exp.text, status="finished", trials=trials, history=history,
                         study=searcher.study if searcher else None)  # fmt: skip
+
+
+def _second_interrupt(signum, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt("interrupted twice: stopped without saving the final state")
+
+
+class _SigintWatch:
+    """Tell whether Ray Tune's graceful SIGINT handler fired during ``Tuner.fit``.
+
+    Tune installs its handler at the start of ``fit`` over the current one and, on the first
+    SIGINT (or SIGUSR1), stops launching trials, saves the experiment state, then puts the previous
+    handler back; it never restores it otherwise. So: install a sentinel before ``fit``; finding it
+    installed afterwards means the signal came. A second Ctrl-C hits the sentinel: KeyboardInterrupt.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._previous = None
+        self._active = False
+
+    def __enter__(self) -> "_SigintWatch":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, _second_interrupt)
+            self._active = True
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        import signal
+
+        if not self._active:
+            return
+        self.fired = signal.getsignal(signal.SIGINT) is _second_interrupt
+        signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
 
 
 def _was_interrupted(grid, num_samples: int, time_budget: float | None) -> bool:  # noqa: ANN001
