@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agesearch.commands.spaces",
     "agesearch.commands.profile",
     "agesearch.commands.report",
+    "agesearch.commands.predict",
+    "agesearch.commands.demo",
 )
 """Sub-command modules, in the order ``--help`` lists them."""
 

@@ -107,5 +107,14 @@ class Objective:
         return asdict(self)
 
     @classmethod
+    def from_experiment(cls, meta: dict[str, Any]) -> "Objective":
+        """The objective an experiment optimises, from its ``experiment.json`` contents."""
+        g = meta.get("guard")
+        metric = meta.get("metric", "mae_few")
+        if not g:
+            return cls(metric)
+        return cls(metric, g["metric"], float(g["eps"]), float(g["reference"]))
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "Objective":
         return cls(**(d or {}))

@@ -527,3 +527,9 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, (np.floating,)):
         return float(o)
     return str(o)
+
+
+# ``agesearch.profile(...)`` calls :func:`profile` (the module is callable; see agesearch._api).
+from agesearch._api import make_callable  # noqa: E402
+
+make_callable(__name__, "profile")

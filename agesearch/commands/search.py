@@ -8,6 +8,7 @@ NAME = "search"
 HELP = "search strategies and hyperparameters with Ray Tune + Optuna (pruning on few-shot MAE)"
 EPILOG = """examples:
   agesearch search --data builtin:synthetic --space quick --name q1 --storage experiments --num-samples 20
+  agesearch search --data builtin:flchain --space default --name g1 --guard overall:0.05
   agesearch search --name q1 --storage experiments --resume
   agesearch search --data s3://bucket/ages.parquet --space default --name big --storage s3://bucket/exp \\
       --address auto --gpus-per-trial 0.25 --num-samples 400
@@ -28,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-concurrent", type=int, default=None, help="at most this many trials at once")
     p.add_argument("--time-budget", type=float, default=None, metavar="S", help="stop the search after S seconds")
     p.add_argument("--max-failures", type=int, default=1, help="retries per trial, from its latest checkpoint")
+    p.add_argument("--guard", default=None, metavar="REGION:EPS",
+                   help="optimise the metric subject to REGION's validation MAE <= (1+EPS) x the vanilla "
+                        "reference's, e.g. overall:0.05 or many:0.1; 'none' disables the space's guard")
     p.add_argument("--pruner", default=None, help="override the space's pruner (median, percentile, successive_halving, hyperband, wilcoxon, asha, none)")
     p.add_argument("--seed", type=int, default=0, help="split, sampler and training seed")
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment STORAGE/NAME")
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage, num_samples=args.num_samples, address=args.address,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent, time_budget=args.time_budget,
-        max_failures=args.max_failures, pruner=args.pruner, seed=args.seed, resume=args.resume,
+        max_failures=args.max_failures, pruner=args.pruner, guard=args.guard, seed=args.seed, resume=args.resume,
         shared_storage=args.shared_storage, quiet_ray=not args.ray_logs,
     )
     print(format_top(res))

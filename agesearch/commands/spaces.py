@@ -6,6 +6,11 @@ import argparse
 
 NAME = "spaces"
 HELP = "list shipped search spaces, or validate and describe one"
+EPILOG = """examples:
+  agesearch spaces
+  agesearch spaces quick
+  agesearch spaces my_space.yaml
+"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

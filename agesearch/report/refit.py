@@ -57,27 +57,18 @@ class RefitResult:
 
 def objective_for(meta: dict[str, Any], reference_val: dict[str, float] | None = None) -> Any:
     """The search's :class:`~agesearch.objective.Objective` from ``experiment.json`` (metric and
-    guard; the guard's reference value is the reference trial's validation metric), or None when
-    the installed agesearch has no objectives."""
-    try:
-        from agesearch.objective import Objective, parse_guard
-    except ImportError:  # pragma: no cover
-        return None
-    metric = str(meta.get("metric", "mae_few"))
+    guard). The guard's reference value is the one the search fixed before it started; when absent
+    (older experiment files), the reference trial's validation metric ``reference_val``."""
+    from agesearch.objective import Objective
+
     guard = meta.get("guard")
-    g_metric, g_eps = None, None
-    if isinstance(guard, str):
-        g_metric, g_eps = parse_guard(guard)
-    elif isinstance(guard, dict):
-        g_metric = guard.get("guard_metric", guard.get("metric"))
-        g_eps = guard.get("guard_eps", guard.get("eps"))
-        if g_metric is None and guard.get("region"):
-            g_metric, g_eps = parse_guard(f"{guard['region']}:{g_eps}")
-    if g_metric is None or g_eps is None:
-        return Objective(metric)
-    ref = None if reference_val is None else reference_val.get(str(g_metric))
-    ref = None if ref is None or not math.isfinite(float(ref)) else float(ref)
-    return Objective(metric, guard_metric=str(g_metric), guard_eps=float(g_eps), reference=ref)
+    if isinstance(guard, dict) and guard.get("reference") is None and reference_val is not None:
+        ref = reference_val.get(str(guard["metric"]))
+        if ref is not None and math.isfinite(float(ref)):
+            meta = {**meta, "guard": {**guard, "reference": float(ref)}}
+        else:
+            return Objective(str(meta.get("metric", "mae_few")))
+    return Objective.from_experiment(meta)
 
 
 def vanilla_config(config: dict[str, Any]) -> dict[str, Any]:

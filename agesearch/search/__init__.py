@@ -18,3 +18,8 @@ def search(**kwargs):
 
 
 __all__ = ["search", "load_trials", "SearchSpace", "SpaceError", "load_space"]
+
+# ``agesearch.search(...)`` calls :func:`search` (the package is callable; see agesearch._api).
+from agesearch._api import make_callable  # noqa: E402
+
+make_callable(__name__, "search")

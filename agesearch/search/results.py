@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from agesearch.objective import Objective
+
 from agesearch.search.storage import Location
 from agesearch.search.trainable import META_FILE, STATE_FILE
 
@@ -103,6 +105,7 @@ def load_trials(exp_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataF
         )
     exp = json.loads((root / "experiment.json").read_text())
     metric = exp.get("metric", "mae_few")
+    objective = Objective.from_experiment(exp)
     records = []
     for f in sorted((root / TRIALS_DIR).glob("*.json")):
         try:  # records are replaced atomically; a file can still vanish between glob and read
@@ -124,7 +127,8 @@ def load_trials(exp_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataF
         best_row = next((r for r in rows if int(r["epoch"]) == best_epoch), None)
         score = float(last.get("score", math.nan)) if status != "FAILED" else math.nan
         if best_row is not None and status != "FAILED":
-            score = float(best_row.get(metric, score))
+            # guarded searches rank by the penalised scalar; otherwise the raw metric
+            score = objective.score(best_row) if objective.guarded else float(best_row.get(metric, score))
         row: dict[str, Any] = {
             "trial_id": tid,
             "number": rec.get("number"),

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from agesearch.objective import Objective
 from agesearch.search.space import SearchSpace, SpaceError, load_space, resolve_space_path
 from agesearch.search.storage import Location
 
@@ -235,6 +236,7 @@ def search(
     ignore: Sequence[str] = (),
     shared_storage: bool = False,
     pruner: str | None = None,
+    guard: str | None = None,
     progress: bool = True,
     quiet_ray: bool = True,
     _fault: dict[str, Any] | None = None,
@@ -248,7 +250,8 @@ def search(
     127.0.0.1), ``cpus_per_trial``, ``gpus_per_trial`` (fractions pack trials on one GPU),
     ``max_concurrent``, ``time_budget`` (seconds), ``seed``, ``resume``, ``max_failures`` (retries
     resume from the trial's latest checkpoint), ``shared_storage`` (a local path every node
-    mounts), ``pruner`` (override the space's pruner name).
+    mounts), ``pruner`` (override the space's pruner name), ``guard`` (``REGION:EPS`` such as
+    ``overall:0.05``, or ``none``; overrides the space's ``guard``).
     """
     _check_args(num_samples, cpus_per_trial, gpus_per_trial, max_concurrent, time_budget, max_failures, name)
     if quiet_ray:
@@ -289,8 +292,13 @@ def search(
             sp.pruner = {"name": pruner}
             sp.validate()
             space_text = yaml.safe_dump(sp.to_dict(), sort_keys=False)
+        if guard is not None:
+            sp.guard = None if str(guard).strip().lower() in ("none", "off", "") else str(guard)
+            sp.validate()
+            space_text = yaml.safe_dump(sp.to_dict(), sort_keys=False)
         prepared = _load_data(data, target, ignore, sp, seed)
         check_region(prepared, sp.metric)
+        guard_meta = _reference_guard(sp, prepared, seed, cpus_per_trial, progress)
         exp.mkdir()
         exp.write_text("space.yaml", space_text)
         with tempfile.TemporaryDirectory() as tmp:
@@ -299,7 +307,7 @@ def search(
         meta = {
             "name": name, "created": _now(), "status": "running",
             "data": {"source": prepared.source, "target": target, "ignore": list(ignore)},
-            "seed": seed, "metric": sp.metric, "mode": sp.mode, "guard": None,
+            "seed": seed, "metric": sp.metric, "mode": sp.mode, "guard": guard_meta,
             "space_file": space_file, "num_samples": int(num_samples),
             "scheduler": sp.pruner["name"], "version": VERSION,
             "link": f"{name}-{uuid.uuid4().hex[:12]}",
@@ -330,6 +338,33 @@ def search(
     return result
 
 
+def _reference_guard(sp: SearchSpace, prepared, seed: int, cpus: float, progress: bool):  # noqa: ANN001
+    """With a guard, train the vanilla reference once before the search to fix the bound.
+
+    Returns the ``guard`` block of experiment.json (None without a guard): the guard text, the
+    bounded metric, epsilon, the reference's value and its validation metrics. The same
+    configuration runs again as trial 0 inside the search (same seed), so it is also in the table.
+    """
+    if not sp.guard:
+        return None
+    from agesearch.objective import parse_guard
+    from agesearch.trainer import Trial
+
+    metric, eps = parse_guard(sp.guard)
+    if progress:
+        print(f"training the vanilla reference to set the guard {sp.guard} ...", flush=True)
+    ref = Trial({**sp.reference_config(), "seed": seed}, prepared.without("test"), threads=max(1, int(cpus)))
+    ref.fit()
+    best = ref.history[ref.best_epoch - 1]
+    value = float(best[metric])
+    if progress:
+        print(f"reference validation {metric} = {value:.3f}: trials must stay <= {(1 + eps) * value:.3f}", flush=True)
+    return {
+        "text": sp.guard, "metric": metric, "eps": eps, "reference": value,
+        "reference_metrics": {k: float(v) for k, v in best.items() if isinstance(v, (int, float))},
+    }  # fmt: skip
+
+
 def _set_status(exp: Location, status: str) -> None:
     try:
         meta = json.loads(exp.read_text("experiment.json"))
@@ -356,7 +391,10 @@ def _run_tuner(sp: SearchSpace, prepared, exp: Location, meta: dict[str, Any], *
     trainable = tune.with_parameters(
         run_trial,
         data=prepared.without("test"),
-        settings=trial_settings(sp.metric, cpus_per_trial, fault),
+        settings=trial_settings(
+            sp.metric, cpus_per_trial, fault,
+            objective=Objective.from_experiment(meta).to_dict() if meta.get("guard") else None,
+        ),  # fmt: skip
     )
     resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
     trainable = tune.with_resources(trainable, resources)

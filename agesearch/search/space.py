@@ -36,6 +36,7 @@ import yaml
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name", "description", "metric", "mode", "fixed", "data", "pruner", "params", "conditional",
+    "guard",
 )  # fmt: skip
 DATA_KEYS: tuple[str, ...] = ("bin_width", "regions", "fractions")
 REGION_KEYS: tuple[str, ...] = ("mode", "many", "few")
@@ -313,6 +314,9 @@ class SearchSpace:
     name: str = "space"
     description: str = ""
     source: str = "<dict>"
+    guard: str | None = None
+    """``REGION:EPS`` (e.g. ``overall:0.05``): the metric is optimised subject to that region's
+    validation MAE staying within (1 + EPS) x the vanilla reference's (see agesearch.objective)."""
 
     # -- construction
     @classmethod
@@ -385,6 +389,7 @@ class SearchSpace:
             fixed=fixed, params=params, conditionals=conds, metric=metric, mode=str(mode),
             data=data, pruner=dict(pruner), name=str(raw.get("name", Path(source).stem)),
             description=str(raw.get("description", "")), source=source,
+            guard=None if raw.get("guard") in (None, "none") else str(raw.get("guard")),
         )  # fmt: skip
 
     @classmethod
@@ -421,6 +426,15 @@ class SearchSpace:
             )
         if self.mode not in ("min", "max"):
             raise SpaceError(f"{src}: mode must be 'min' or 'max', got {self.mode!r}")
+        if self.guard is not None:
+            from agesearch.objective import parse_guard
+
+            try:
+                parse_guard(self.guard)
+            except ValueError as exc:
+                raise SpaceError(f"{src}: {exc}") from None
+            if self.mode != "min":
+                raise SpaceError(f"{src}: a guard needs a minimised metric (an MAE/RMSE/GM); drop guard or use mode: min")
         bad_data = sorted(set(self.data) - set(DATA_KEYS))
         if bad_data:
             raise SpaceError(f"{src}: unknown data key(s) {bad_data}; valid: {', '.join(DATA_KEYS)}")
@@ -622,6 +636,7 @@ class SearchSpace:
 
         return {
             "name": self.name, "description": self.description, "metric": self.metric,
+            "guard": self.guard,
             "mode": self.mode, "fixed": self.fixed, "data": self.data, "pruner": self.pruner,
             "params": {p.key: pdict(p) for p in self.params},
             "conditional": [

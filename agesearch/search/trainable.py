@@ -77,7 +77,8 @@ def run_trial(config: dict[str, Any], data: Any, settings: dict[str, Any]) -> No
     Args:
         config: flat configuration (sampled + fixed keys).
         data: :class:`~agesearch.data.PreparedData` without its test split.
-        settings: ``metric`` (search metric), ``cpus`` (threads), ``fault`` (tests only).
+        settings: ``metric`` (search metric), ``cpus`` (threads), ``objective`` (guarded
+            objective dict or None), ``fault`` (tests only).
     """
     import ray
     from ray import tune
@@ -87,11 +88,16 @@ def run_trial(config: dict[str, Any], data: Any, settings: dict[str, Any]) -> No
     test_rows = int(len(data.y["test"]))
     if test_rows:
         raise RuntimeError("a search trial received test rows; trials must get data.without('test')")
-    metric = str(settings["metric"])
+    from agesearch.objective import Objective
+
+    objective = Objective.from_dict(settings["objective"]) if settings.get("objective") else None
+    # With a guard, the trial early-stops, keeps its best checkpoint and reports the guarded
+    # scalar ``score``; the raw metric (e.g. mae_few) is reported beside it.
+    metric = "score" if objective is not None else str(settings["metric"])
     ctx = ray.get_runtime_context()
     placement = {"node_id": ctx.get_node_id(), "gpu_ids": ",".join(map(str, ray.get_gpu_ids()))}
     threads = int(settings.get("cpus") or 1)
-    trial = Trial(config, data, threads=threads)
+    trial = Trial(config, data, threads=threads, objective=objective)
     trial_key = tune.get_context().get_trial_id()
     discarded = 0.0
     ckpt = tune.get_checkpoint()
@@ -105,7 +111,7 @@ def run_trial(config: dict[str, Any], data: Any, settings: dict[str, Any]) -> No
                    "restarting this trial from scratch")  # fmt: skip
             log.warning(msg)
             warnings.warn(msg, RuntimeWarning, stacklevel=1)
-            trial = Trial(config, data, threads=threads)  # a half-loaded state is not trusted
+            trial = Trial(config, data, threads=threads, objective=objective)  # a half-loaded state is not trusted
             discarded = 1.0
     start_epoch = trial.epoch + 1
     placement["checkpoint_discarded"] = discarded
@@ -146,8 +152,10 @@ def run_trial(config: dict[str, Any], data: Any, settings: dict[str, Any]) -> No
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def trial_settings(metric: str, cpus: float, fault: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"metric": metric, "cpus": max(1, int(math.floor(cpus))), "fault": fault}
+def trial_settings(metric: str, cpus: float, fault: dict[str, Any] | None = None,
+                   objective: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Per-search settings every trial gets (``objective``: a guarded Objective as a dict)."""
+    return {"metric": metric, "cpus": max(1, int(math.floor(cpus))), "fault": fault, "objective": objective}
 
 
 def env_for_workers() -> dict[str, str]:
