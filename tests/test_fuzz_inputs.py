@@ -151,7 +151,7 @@ FLAGS = [
     "--address", "--cpus-per-trial", "--gpus-per-trial", "--max-concurrent", "--time-budget", "--max-failures",
     "--pruner", "--resume", "--shared-storage", "--out", "--refit-top", "--seeds", "--bootstrap",
     "--no-baselines", "--study-trials", "--num-cpus", "--bin-width", "--many", "--few", "--region-mode",
-    "--debug", "--bogus",
+    "--guard", "--debug", "--bogus",
 ]  # fmt: skip
 VALUES = st.one_of(
     st.sampled_from(["", "-1", "0", "nan", "inf", "1e999", "abc", "../../etc", "/", "/nonexistent/x.csv",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -114,7 +115,8 @@ def test_worker_node_dies_mid_search_trials_resume_on_head(tmp_path):
         finished_before = {r["trial_id"]: r for r in _records(exp) if r["status"] == "COMPLETE"}
         scores_before, _ = load_trials(exp)
         scores_before = scores_before.set_index("trial_id")["score"].to_dict()
-        _stop(worker)  # SIGTERM then SIGKILL to the worker node's own process group
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker node crashes: raylet + its trial workers
+        worker.wait(timeout=30)
         worker_ids = json.loads(node_file.read_text())
         out, err = driver.communicate(timeout=400)
         assert driver.returncode == 0 and "DONE" in out, err[-3000:]
