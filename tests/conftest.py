@@ -55,3 +55,27 @@ def nhanes_small(nhanes_path):
 
 TINY = {"n_blocks": 1, "d_block": 16, "attention_n_heads": 4, "batch_size": 256, "lr": 3e-3}
 """Tiny model settings for fast tests."""
+
+
+def ensure_ray():
+    """Initialise the shared local Ray (127.0.0.1, 2 CPUs, no dashboard) unless it is running."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, configure_logging=False)  # fmt: skip
+    return ray
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance shared by the tests that need Ray.
+
+    Starting Ray costs several seconds and every fresh worker process re-imports torch, so tests
+    share one instance and its warm workers; agesearch's search and report reuse an initialised
+    Ray instead of starting (and stopping) their own.
+    """
+    ray = ensure_ray()
+    yield ray
+    if ray.is_initialized():
+        ray.shutdown()

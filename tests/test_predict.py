@@ -24,7 +24,7 @@ from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory):
+def reported(tmp_path_factory, ray_session):
     root = tmp_path_factory.mktemp("exp") / "tiny"
     df = synthetic(400, seed=4).drop(columns=["id"])
     data = prepare(load_table(df, "age"), seed=0)

@@ -56,7 +56,7 @@ def experiment(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def report(experiment, tmp_path_factory):
+def report(experiment, tmp_path_factory, ray_session):
     exp, df, data = experiment
     out = tmp_path_factory.mktemp("report")
     res = build_report(exp, out, refit_top=2, seeds=2, n_boot=200, progress=None)
@@ -71,9 +71,9 @@ def test_ranking_and_refit_results(report, experiment):
     assert ranked["trial_id"].tolist()[:3] == comp["trial_id"].tolist()
     assert ranked["trial_id"].iloc[-1] == "t3"  # pruned: partial score, ranked last
     tm = pd.read_csv(out / "test_metrics.csv")
-    # top 2 non-reference completed configs + vanilla + 4 baselines
-    assert set(tm["model"]) == {"rank1", "rank2", "vanilla", "baseline:mean", "baseline:ridge",
-                                "baseline:hgb", "baseline:hgb_weighted"}
+    # top 2 non-reference completed configs + vanilla (+ their post-hoc de-biased variants) + 4 baselines
+    assert set(tm["model"]) == {"rank1", "rank2", "vanilla", "rank1+debias", "rank2+debias", "vanilla+debias",
+                                "baseline:mean", "baseline:ridge", "baseline:hgb", "baseline:hgb_weighted"}
     fin = tm.dropna(subset=["value", "lower"])
     assert len(fin) > 20
     assert (fin["lower"] <= fin["value"]).all() and (fin["value"] <= fin["upper"]).all()

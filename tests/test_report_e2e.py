@@ -31,7 +31,7 @@ loss: {type: categorical, choices: [l1, mse]}
 """
 
 
-def test_search_then_report(tmp_path):
+def test_search_then_report(tmp_path, ray_session):
     df = synthetic(400, seed=5).drop(columns=["id"]).rename(columns={"albumin": "<script>"})
     csv = tmp_path / "data.csv"
     df.to_csv(csv, index=False)

@@ -44,16 +44,12 @@ def tiny_frame(n=700, seed=3):
     return synthetic(n, seed=seed).drop(columns=["id"])
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
+@pytest.fixture
+def ray_local(ray_session):
+    """The session's shared local Ray (see tests/conftest.py)."""
+    from tests.conftest import ensure_ray
 
-    if ray.is_initialized():  # pragma: no cover
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, configure_logging=False)  # fmt: skip
-    yield ray
-    ray.shutdown()
+    return ensure_ray()
 
 
 def test_pruning_search_records_pruned_trials_in_optuna(ray_local, tmp_path):
@@ -154,7 +150,7 @@ DRIVER = textwrap.dedent(
     from test_search_ray import tiny_space, tiny_frame
     from agesearch.search import search
     resume = sys.argv[1] == "resume"
-    search(data=None if resume else tiny_frame(600), space=tiny_space(max_epochs=3), name="kill",
+    search(data=None if resume else tiny_frame(1500), space=tiny_space(max_epochs=4), name="kill",
            storage={storage!r}, num_samples=6, max_concurrent=1, resume=resume, progress=False)
     """
 )
@@ -179,7 +175,7 @@ def test_driver_killed_then_resume_completes_without_loss_or_repeat(tmp_path):
             if len(done) >= 2:
                 break
             assert proc.poll() is None, "driver ended before it could be killed"
-            time.sleep(0.5)
+            time.sleep(0.1)
         else:
             pytest.fail("search did not complete two trials in time")
     finally:
@@ -200,6 +196,6 @@ def test_driver_killed_then_resume_completes_without_loss_or_repeat(tmp_path):
     for tid, score in done_before.items():  # nothing finished was lost or re-run differently
         assert after.set_index("trial_id").loc[tid, "score"] == score
     per_trial = history.groupby("trial_id")["epoch"].apply(list)
-    assert all(v == [1, 2, 3] for v in per_trial)
+    assert all(v == [1, 2, 3, 4] for v in per_trial)
     assert json.loads((tmp_path / "kill" / "experiment.json").read_text())["status"] == "finished"
     assert not np.isnan(after["score"]).any()

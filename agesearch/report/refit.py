@@ -13,7 +13,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class RefitResult:
 
     name: str
     seed: int
+    repeat: int = 0
     pred: np.ndarray | None = None
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
@@ -53,6 +54,10 @@ class RefitResult:
     debias: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    pred_debiased: np.ndarray | None = None
+    """Test predictions of the post-hoc de-biased variant (report's ``debias_variant``)."""
+    val_debiased: dict[str, float] | None = None
+    debias_variant: dict[str, Any] | None = None
 
 
 def objective_for(meta: dict[str, Any], reference_val: dict[str, float] | None = None) -> Any:
@@ -90,19 +95,26 @@ def vanilla_config(config: dict[str, Any]) -> dict[str, Any]:
 def refit_one(
     config: dict[str, Any], data: PreparedData, seed: int, *, keep_state: bool = False,
     threads: int | None = 1, device: str | None = None, name: str = "", objective: Any = None,
+    repeat: int = 0, debias_variant: dict[str, Any] | None = None,
 ) -> RefitResult:
     """Train one seed of ``config`` without the test split and predict the test split.
 
     ``objective`` (an :class:`agesearch.objective.Objective`) makes early stopping and best-epoch
     selection use the search metric with its guard, as in the search. Predictions include the
     post-hoc de-biasing when the configuration asks for it (fitted on validation only).
+
+    ``debias_variant`` (e.g. ``{"debias": "linear", "debias_strength": "auto", "debias_guard": 0.05}``)
+    additionally fits that post-hoc correction on the validation split of a configuration that does
+    not de-bias itself (:meth:`Trial.fit_debias`; cross-fitted, test rows untouched) and stores its
+    test predictions in ``pred_debiased``. The refit's own predictions and exported state are
+    unaffected.
     """
     from agesearch.export import head_intervals
     from agesearch.trainer import Trial
 
     start = time.perf_counter()
     cfg = {**config, "seed": int(seed)}
-    res = RefitResult(name=name, seed=int(seed), config=cfg)
+    res = RefitResult(name=name, seed=int(seed), repeat=int(repeat), config=cfg)
     try:
         trial = Trial(cfg, data.without("test"), device=device, threads=threads, objective=objective)
         trial.fit()
@@ -120,6 +132,17 @@ def refit_one(
             res.state = {k: v.detach().cpu().numpy() for k, v in trial.model.state_dict().items()}
         if not np.all(np.isfinite(res.pred)):
             res.error = "non-finite test predictions"
+        elif debias_variant and trial.config.get("debias", "none") == "none":
+            own = trial.config
+            trial.config = {**own, **debias_variant}
+            try:
+                m = trial.fit_debias()
+                if m is not None and trial.debiaser is not None:
+                    res.val_debiased = {k: float(v) for k, v in m.items()}
+                    res.debias_variant = trial.debiaser.to_dict()
+                    res.pred_debiased = trial.predict(x_num=data.x_num["test"], x_cat=data.x_cat["test"])
+            finally:
+                trial.config, trial.debiaser = own, None
     except Exception as exc:  # noqa: BLE001 - a failed refit is reported, not fatal
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         res.error = f"{type(exc).__name__}: {first}"
@@ -128,28 +151,33 @@ def refit_one(
     return res
 
 
-def _remote_refit(config, data, seed, keep_state, threads, name, objective):  # run by Ray workers
-    return refit_one(config, data, seed, keep_state=keep_state, threads=threads, name=name, objective=objective)
+def _remote_refit(config, data, seed, keep_state, threads, name, objective, repeat=0, debias_variant=None):  # Ray workers
+    return refit_one(config, data, seed, keep_state=keep_state, threads=threads, name=name, objective=objective,
+                     repeat=repeat, debias_variant=debias_variant)
 
 
 def default_progress(done: int, total: int, last: RefitResult) -> None:
     status = "failed: " + last.error if last.error else f"{last.seconds:.1f}s, {last.best_epoch}/{last.epochs} epochs"
-    print(f"\rrefit {done}/{total}  ({last.name} seed {last.seed}: {status})", end="" if done < total else "\n",
+    print(f"\rrefit {done}/{total}  ({last.name} repeat {last.repeat} seed {last.seed}: {status})", end="" if done < total else "\n",
           file=sys.stderr, flush=True)
 
 
 def run_refits(
-    specs: list[RefitSpec], data: PreparedData, *, seeds: int = 3, seed_base: int = 0,
+    specs: list[RefitSpec], data: PreparedData | Sequence[PreparedData], *, seeds: int = 3, seed_base: int = 0,
     address: str | None = None, num_cpus: int | None = 2, cpus_per_task: float = 1.0,
     keep_state: set[str] | None = None, objective: Any = None, progress: Callable[[int, int, RefitResult], None] | None = default_progress,
+    debias_variant: dict[str, Any] | None = None,
 ) -> list[RefitResult]:
     """Refit every spec with seeds ``seed_base .. seed_base + seeds - 1`` as Ray tasks.
 
+    ``data`` is one prepared data set or one per repeat (repeated evaluation): every spec and seed
+    is refitted on every repeat. ``keep_state`` keeps the weights of those specs on repeat 0 only.
     Connects to ``address`` when given; otherwise uses the running Ray instance or starts a local
     one (``num_cpus``, no dashboard) and shuts it down afterwards.
 
-    Returns results in (spec, seed) order; failed refits carry ``error``.
+    Returns results in (spec, repeat, seed) order; failed refits carry ``error``.
     """
+    datas = [data] if isinstance(data, PreparedData) else list(data)
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     if not specs:
@@ -164,33 +192,38 @@ def run_refits(
         else:  # "local": always a new private instance, even if RAY_ADDRESS points elsewhere
             kwargs["address"] = "local"
             kwargs["num_cpus"] = num_cpus
+            kwargs["_node_ip_address"] = "127.0.0.1"
         ray.init(**kwargs)
         started = True
     keep_state = keep_state or set()
     threads = max(1, int(math.floor(cpus_per_task)))
     try:
         task = ray.remote(num_cpus=cpus_per_task, max_retries=0)(_remote_refit)
-        data_ref = ray.put(data)
+        data_refs = [ray.put(d) for d in datas]
         pending = {}
         for spec in specs:
-            for s in range(seed_base, seed_base + seeds):
-                ref = task.remote(spec.config, data_ref, s, spec.name in keep_state, threads, spec.name, objective)
-                pending[ref] = (spec.name, s)
-        results: dict[tuple[str, int], RefitResult] = {}
+            for rep, data_ref in enumerate(data_refs):
+                for s in range(seed_base, seed_base + seeds):
+                    ref = task.remote(spec.config, data_ref, s, spec.name in keep_state and rep == 0, threads,
+                                      spec.name, objective, rep, debias_variant)
+                    pending[ref] = (spec.name, rep, s)
+        results: dict[tuple[str, int, int], RefitResult] = {}
         total = len(pending)
         waiting = list(pending)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
             for ref in ready:
-                name, s = pending[ref]
+                name, rep, s = pending[ref]
                 try:
                     res = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker died etc.
-                    res = RefitResult(name=name, seed=s, error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-                results[(name, s)] = res
+                    res = RefitResult(name=name, seed=s, repeat=rep,
+                                      error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                results[(name, rep, s)] = res
                 if progress is not None:
                     progress(len(results), total, res)
-        return [results[(spec.name, s)] for spec in specs for s in range(seed_base, seed_base + seeds)]
+        return [results[(spec.name, rep, s)] for spec in specs for rep in range(len(datas))
+                for s in range(seed_base, seed_base + seeds)]
     finally:
         if started:
             ray.shutdown()
