@@ -145,13 +145,13 @@ def test_python_tags_in_yaml_are_not_executed(tmp_path):
 
 # ------------------------------------------------------------------------------ command line
 
-COMMANDS = ["train", "search", "spaces", "profile", "report"]
+COMMANDS = ["train", "search", "spaces", "profile", "report", "predict"]  # demo: only a real run
 FLAGS = [
     "--data", "--target", "--ignore", "--seed", "--set", "--space", "--name", "--storage", "--num-samples",
     "--address", "--cpus-per-trial", "--gpus-per-trial", "--max-concurrent", "--time-budget", "--max-failures",
     "--pruner", "--resume", "--shared-storage", "--out", "--refit-top", "--seeds", "--bootstrap",
     "--no-baselines", "--study-trials", "--num-cpus", "--bin-width", "--many", "--few", "--region-mode",
-    "--guard", "--debug", "--bogus",
+    "--guard", "--model", "--proba", "--debug", "--bogus",
 ]  # fmt: skip
 VALUES = st.one_of(
     st.sampled_from(["", "-1", "0", "nan", "inf", "1e999", "abc", "../../etc", "/", "/nonexistent/x.csv",
@@ -178,6 +178,8 @@ def argvs(draw, tmp):
         argv += ["--data", draw(st.sampled_from(["/nonexistent/x.csv", "builtin:nope", str(tmp), "/"]))]
     if cmd == "search":
         argv += ["--storage", str(tmp / "st")]
+    if cmd == "predict":
+        argv += ["--model", str(tmp / "no-model"), "--out", str(tmp / "p.csv")]
     return argv
 
 

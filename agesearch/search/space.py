@@ -583,10 +583,20 @@ class SearchSpace:
                 raise SpaceError(f"{src}: {what} {k} must be a finite number like {d!r}, got {v!r}")
             if isinstance(d, bool) and not isinstance(v, bool):
                 raise SpaceError(f"{src}: {what} {k} must be true or false, got {v!r}")
+        base = self.base_config()
         try:
-            resolve_config(self.base_config())
+            resolve_config(base)
         except (TypeError, ValueError) as exc:
             raise SpaceError(f"{src}: fixed settings: {(str(exc).splitlines() or [''])[0]}") from None
+        for p in self.all_params():  # every searched value the trainer could receive: range ends, choices
+            probe = list(p.choices) if p.type == "categorical" else [p.low, p.high]
+            for v in probe:
+                try:
+                    resolve_config({**base, p.key: v})
+                except (TypeError, ValueError) as exc:
+                    raise SpaceError(
+                        f"{src}: params {p.key}: {(str(exc).splitlines() or [''])[0]}; narrow the range or fix the choices"
+                    ) from None
 
     def _possible_values(self, key: str) -> tuple[Any, ...] | None:
         """Values ``key`` can take (fixed or categorical choices); None when numeric or absent."""
