@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.test_search_ray import ray_local, tiny_frame, tiny_space  # noqa: F401 - fixture
+from tests.test_search_ray import tiny_frame, tiny_space
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,11 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def faulty_search(ray_local, tmp_path_factory):  # noqa: F811
+def faulty_search(ray_session, tmp_path_factory):
     """One search with both faults: the reference trial (default learning rate) crashes at epoch 3
     after its checkpoints were truncated; the two sampled trials get a huge learning rate and diverge."""
     from agesearch.search import search
+    from tests.conftest import ensure_ray
 
+    ensure_ray()
     tmp = tmp_path_factory.mktemp("faulty")
     markers = tmp / "markers"
     sp = tiny_space(max_epochs=4, lr={"type": "categorical", "choices": [1.0e8, 1.0e30]})
