@@ -242,7 +242,8 @@ def tune_trace(name: str, tune_dir: Path, t0: float, metric: str = METRIC,
 
 
 def run_agesearch(space: dict[str, Any], *, seed: int, num_samples: int, storage: Path, name: str,
-                  cpus_per_trial: float = 1.0, data: str = "builtin:flchain") -> Trace:  # fmt: skip
+                  cpus_per_trial: float = 1.0, data: str = "builtin:flchain",
+                  time_budget: float | None = None) -> Trace:  # fmt: skip
     """One agesearch search (in this process; attaches to a running Ray) -> :class:`Trace`."""
     from agesearch.search import search
     from agesearch.search.space import SearchSpace
@@ -250,7 +251,8 @@ def run_agesearch(space: dict[str, Any], *, seed: int, num_samples: int, storage
     sp = SearchSpace.from_dict(space, source=f"bench:{name}").validate()
     t0 = time.time()
     res = search(data=data, space=sp, name=name, storage=str(storage), num_samples=num_samples,
-                 seed=seed, cpus_per_trial=cpus_per_trial, progress=False)  # fmt: skip
+                 seed=seed, cpus_per_trial=cpus_per_trial, progress=False,
+                 time_budget=time_budget)  # fmt: skip
     wall = time.time() - t0
     exp = Path(res.experiment)
     ends = {}
