@@ -30,9 +30,15 @@ class UsageError(ValueError):
     """A user mistake on the command line, reported in one line with exit code 2."""
 
 
+def one_line(text: str) -> str:
+    """``text`` safe to print as one terminal line: control characters (newlines, escapes,
+    separators) shown as ``\\xNN`` instead of being interpreted."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention)
-        self.exit(2, f"agesearch: error: {message}; see '{self.prog} --help'\n")
+        self.exit(2, f"agesearch: error: {one_line(message)}; see '{self.prog} --help'\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,15 +80,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args._run(args) or 0)
-    except (UsageError, DataError, ValueError, FileNotFoundError) as exc:
+    except (UsageError, DataError, ValueError, OSError) as exc:  # OSError: unreadable/unwritable paths
         if debug:
             raise
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"agesearch: error: {msg}", file=sys.stderr)
+        print(f"agesearch: error: {one_line(msg)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("agesearch: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "interrupted"
+        print(f"agesearch: {one_line(detail)}", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug, not bad input: one line, traceback with --debug
+        if debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"agesearch: internal error: {type(exc).__name__}: {one_line(first)}; rerun with --debug for the "
+              "traceback and report it", file=sys.stderr)  # fmt: skip
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from agesearch.data import PreparedData
+from agesearch.paths import safe_join, safe_name
 from agesearch.regions import REGIONS
 from agesearch.report import plots
 from agesearch.report.document import Document, Image, Notice, Paragraph, Section, Table
@@ -191,7 +192,12 @@ def build_report(
             "--refit-top 0 --no-baselines"
         )
     out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the report to {str(out)!r} ({exc.strerror or type(exc).__name__}); choose another --out"
+        ) from None
     notices = exp.completeness_notes()
     direction = "minimize" if exp.mode == "min" else "maximize"
     guard_text = guard if guard is not None else (guard_from_meta(exp.meta) or "overall:0.05")
@@ -259,7 +265,7 @@ def build_report(
     for sec in doc.sections:
         for b in sec.blocks:
             if isinstance(b, Image):
-                (out / "figures" / b.filename).write_bytes(b.png)
+                safe_join(out, "figures", safe_name(b.filename, "figure file")).write_bytes(b.png)
     (out / "index.html").write_text(render_html(doc), encoding="utf-8")
     (out / "report.md").write_text(render_markdown(doc), encoding="utf-8")
     timings["document"] = time.perf_counter() - t3

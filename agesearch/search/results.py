@@ -31,7 +31,7 @@ TUNE_KEYS = {
 }  # fmt: skip
 """Keys Ray Tune adds to results (and placement details): not metrics."""
 NOT_VAL = {"epoch", "train_loss", "best_epoch", "should_stop", "score", "ckpt_rank", "start_epoch",
-           "test_rows"}  # fmt: skip
+           "test_rows", "checkpoint_discarded"}  # fmt: skip
 
 
 def read_results(trial_dir: Path) -> list[dict[str, Any]]:
@@ -71,7 +71,7 @@ def best_checkpoint(trial_dir: Path, best_epoch: int) -> str | None:
     for meta in trial_dir.glob(f"checkpoint_*/{META_FILE}"):
         try:
             epoch = int(json.loads(meta.read_text())["epoch"])
-        except (ValueError, KeyError, json.JSONDecodeError):
+        except (OSError, ValueError, KeyError, TypeError):  # removed or half-written by a running search
             continue
         state = meta.parent / STATE_FILE
         if state.is_file():
@@ -82,6 +82,18 @@ def best_checkpoint(trial_dir: Path, best_epoch: int) -> str | None:
         if epoch == best_epoch:
             return str(state)
     return str(max(found)[1])
+
+
+def _trial_dir(root: Path, name: Any) -> Path | None:
+    """``root/tune/<name>``; None when the record names no folder or one outside ``tune/``."""
+    if not isinstance(name, str) or not name:
+        return None
+    from agesearch.paths import safe_join
+
+    try:
+        return safe_join(root / TUNE_DIR, name)
+    except ValueError:
+        return None
 
 
 def load_trials(exp_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -96,15 +108,17 @@ def load_trials(exp_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataF
     objective = Objective.from_experiment(exp)
     records = []
     for f in sorted((root / TRIALS_DIR).glob("*.json")):
-        try:
-            records.append(json.loads(f.read_text()))
-        except json.JSONDecodeError:
+        try:  # records are replaced atomically; a file can still vanish between glob and read
+            rec = json.loads(f.read_text())
+        except (OSError, ValueError):
             continue
+        if isinstance(rec, dict) and rec.get("trial_id"):
+            records.append(rec)
     trial_rows: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     for rec in records:
         tid = rec["trial_id"]
-        tdir = root / TUNE_DIR / rec["trial_dir"] if rec.get("trial_dir") else None
+        tdir = _trial_dir(root, rec.get("trial_dir"))
         rows = _history_rows(tid, read_results(tdir)) if tdir else []
         history.extend(rows)
         status = rec["status"]

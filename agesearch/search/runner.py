@@ -73,8 +73,64 @@ def _check_args(num_samples: int, cpus_per_trial: float, gpus_per_trial: float,
         raise ValueError(f"--time-budget must be > 0 seconds, got {time_budget}")
     if max_failures < 0:
         raise ValueError(f"--max-failures must be >= 0, got {max_failures}")
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
-        raise ValueError(f"--name {name!r} must be a plain folder name (no slashes); e.g. --name quick1")
+    from agesearch.paths import safe_name
+
+    safe_name(name, "--name")  # one folder inside --storage: no '/', '..' or leading dot
+
+
+MIN_FREE_MB = 200
+"""Free space (MB) a local storage folder must have at the start (``AGESEARCH_MIN_FREE_MB``)."""
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """The search was stopped by SIGINT (Ctrl-C); its state is saved and ``--resume`` continues it."""
+
+
+def check_storage_writable(location: Location, min_free_mb: float | None = None) -> None:
+    """Refuse a storage folder that cannot be created or written, or that is (nearly) full.
+
+    Local folders only (a URI is checked by the filesystem when the experiment is created). Writes
+    and removes a probe file, then checks ``shutil.disk_usage`` against ``min_free_mb``
+    (default :data:`MIN_FREE_MB`, or the ``AGESEARCH_MIN_FREE_MB`` environment variable).
+
+    Raises:
+        ValueError: one line naming the folder, the problem and the fix.
+    """
+    if not location.local:
+        return
+    import errno
+    import shutil
+
+    if min_free_mb is None:
+        min_free_mb = float(os.environ.get("AGESEARCH_MIN_FREE_MB", MIN_FREE_MB))
+    folder = location.path
+    probe = folder / f".agesearch-write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(b"x" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ValueError(
+                f"storage {location.text!r} is full ({exc.strerror}); free some space or choose another --storage"
+            ) from None
+        raise ValueError(
+            f"storage {location.text!r} is not writable ({exc.strerror or type(exc).__name__}); "
+            "choose a folder you can write with --storage, or fix its permissions"
+        ) from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    free_mb = shutil.disk_usage(folder).free / 2**20
+    if free_mb < min_free_mb:
+        raise ValueError(
+            f"storage {location.text!r} has only {free_mb:.0f} MB free (at least {min_free_mb:.0f} MB needed "
+            "for data, checkpoints and Ray's experiment state); free some space or choose another --storage"
+        )
 
 
 def check_region(data, metric: str) -> None:  # noqa: ANN001
@@ -202,6 +258,7 @@ def search(
         _quiet_ray_env()
     root = Location(storage)
     exp = root.child(name)
+    check_storage_writable(root)  # before any expensive work
     if resume:
         if not exp.exists("experiment.json"):
             raise FileNotFoundError(
@@ -270,7 +327,8 @@ def search(
                             max_concurrent=max_concurrent, time_budget=time_budget,
                             max_failures=max_failures, seed=seed, progress=progress, fault=_fault)  # fmt: skip
     except KeyboardInterrupt:
-        _set_status(exp, "interrupted")
+        if exp.exists("experiment.json"):
+            _set_status(exp, "interrupted")
         raise
     finally:
         if started:
@@ -342,7 +400,14 @@ def _run_tuner(sp: SearchSpace, prepared, exp: Location, meta: dict[str, Any], *
     trainable = tune.with_resources(trainable, resources)
     tune_path = exp.child(TUNE_NAME)
     if resume and tune_path.exists("tuner.pkl"):
-        tuner = Tuner.restore(tune_path.text, trainable=trainable, resume_errored=True)
+        try:  # Ray's experiment state is pickled: see RELIABILITY.md (trusted storage only)
+            tuner = Tuner.restore(tune_path.text, trainable=trainable, resume_errored=True)
+        except Exception as exc:  # noqa: BLE001
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ValueError(
+                f"cannot resume {exp.text!r}: Ray's experiment state in {tune_path.text!r} is unreadable "
+                f"({type(exc).__name__}: {first}); start a new search with another --name"
+            ) from None
     else:
         max_epochs = int(sp.base_config().get("max_epochs", 60))
         searcher = PruningOptunaSearch(
@@ -369,8 +434,16 @@ def _run_tuner(sp: SearchSpace, prepared, exp: Location, meta: dict[str, Any], *
                 log_to_file=False,
             ),
         )  # fmt: skip
-    grid = tuner.fit()
+    with _SigintWatch() as watch:
+        grid = tuner.fit()
     _drop_orphans(exp, grid)
+    if watch.fired or _was_interrupted(grid, num_samples, time_budget):
+        # Tune caught the first SIGINT: it stopped launching trials, saved the experiment state and
+        # the running trials' latest checkpoints, and returned. Record it and exit like Ctrl-C.
+        _set_status(exp, "interrupted")
+        raise SearchInterrupted(
+            f"search interrupted; state saved in {exp.text}; continue with --resume --name {meta['name']}"
+        )
     _set_status(exp, "finished")
     trials, history = load_trials(exp.text)
     from agesearch.search.pruning import linked_searcher
@@ -378,6 +451,54 @@ def _run_tuner(sp: SearchSpace, prepared, exp: Location, meta: dict[str, Any], *
     searcher = linked_searcher(link)
     return SearchResult(experiment=exp.text, status="finished", trials=trials, history=history,
                         study=searcher.study if searcher else None)  # fmt: skip
+
+
+def _second_interrupt(signum, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt("interrupted twice: stopped without saving the final state")
+
+
+class _SigintWatch:
+    """Tell whether Ray Tune's graceful SIGINT handler fired during ``Tuner.fit``.
+
+    Tune installs its handler at the start of ``fit`` over the current one and, on the first
+    SIGINT (or SIGUSR1), stops launching trials, saves the experiment state, then puts the previous
+    handler back; it never restores it otherwise. So: install a sentinel before ``fit``; finding it
+    installed afterwards means the signal came. A second Ctrl-C hits the sentinel: KeyboardInterrupt.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._previous = None
+        self._active = False
+
+    def __enter__(self) -> "_SigintWatch":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, _second_interrupt)
+            self._active = True
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        import signal
+
+        if not self._active:
+            return
+        self.fired = signal.getsignal(signal.SIGINT) is _second_interrupt
+        signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
+
+
+def _was_interrupted(grid, num_samples: int, time_budget: float | None) -> bool:  # noqa: ANN001
+    """Whether ``Tuner.fit`` returned because of SIGINT (unfinished trials, or fewer than asked)."""
+    try:
+        trials = grid._experiment_analysis.trials
+    except AttributeError:  # pragma: no cover - Ray internals moved
+        return False
+    if any(t.status not in ("TERMINATED", "ERROR") for t in trials):
+        return True
+    return time_budget is None and len(trials) < num_samples
 
 
 def _drop_orphans(exp: Location, grid) -> None:  # noqa: ANN001
@@ -420,4 +541,5 @@ def format_top(result: SearchResult, k: int = 5) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["search", "SearchResult", "check_storage_visible", "check_region", "format_top", "SpaceError"]
+__all__ = ["search", "SearchResult", "SearchInterrupted", "check_storage_visible", "check_storage_writable",
+           "check_region", "format_top", "SpaceError"]

@@ -54,6 +54,32 @@ class SpaceError(ValueError):
     """An invalid search space, with a one-line message naming the problem and the fix."""
 
 
+def _one_line_errors(method):  # noqa: ANN001, ANN202
+    """Turn any unexpected parsing exception of malformed input into a one-line :class:`SpaceError`.
+
+    The specific checks give precise messages; this net catches shapes they did not foresee
+    (found by the hypothesis fuzz tests), so a bad file never ends in a traceback.
+    """
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return method(*args, **kwargs)
+        except SpaceError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            src = kwargs.get("source") or getattr(args[0], "source", None) if args else None
+            where = f"{src}: " if isinstance(src, str) else ""
+            raise SpaceError(
+                f"{where}malformed search space ({type(exc).__name__}: {first}); compare with "
+                "search_spaces/quick.yaml (agesearch spaces quick)"
+            ) from None
+
+    return wrapper
+
+
 # ------------------------------------------------------------------------------ live registries
 
 
@@ -294,10 +320,26 @@ class SearchSpace:
 
     # -- construction
     @classmethod
+    @_one_line_errors
     def from_dict(cls, raw: Mapping[str, Any], *, source: str = "<dict>") -> "SearchSpace":
         """Parse (structure only; call :meth:`validate` for names and combinations)."""
         if not isinstance(raw, Mapping):
             raise SpaceError(f"{source}: a search space must be a YAML mapping; see search_spaces/quick.yaml")
+        for key in ("fixed", "data"):
+            if raw.get(key) is not None and not isinstance(raw[key], Mapping):
+                raise SpaceError(
+                    f"{source}: '{key}' must be a mapping of key: value, got {type(raw[key]).__name__}; "
+                    f"e.g. {key}: {{max_epochs: 8}}" if key == "fixed" else
+                    f"{source}: 'data' must be a mapping, got {type(raw[key]).__name__}; e.g. data: {{bin_width: 1}}"
+                )
+        if raw.get("conditional") is not None and not isinstance(raw["conditional"], list):
+            raise SpaceError(
+                f"{source}: 'conditional' must be a list of blocks with 'when' and 'params', "
+                f"got {type(raw['conditional']).__name__}"
+            )
+        for key in ("metric", "mode", "name", "description"):
+            if raw.get(key) is not None and not isinstance(raw[key], str):
+                raise SpaceError(f"{source}: '{key}' must be a string, got {raw[key]!r}")
         # Shorthand: any other top-level key is a configuration key; a scalar is a fixed
         # setting, a mapping or a list is a searched parameter (checked like the others).
         extra = {k: v for k, v in raw.items() if k not in TOP_LEVEL_KEYS}
@@ -360,6 +402,8 @@ class SearchSpace:
             )
         try:
             raw = yaml.safe_load(p.read_text())
+        except UnicodeDecodeError:
+            raise SpaceError(f"{p}: not a text file; give a YAML search space") from None
         except yaml.YAMLError as exc:
             first = str(exc).strip().splitlines()[0]
             raise SpaceError(f"{p}: invalid YAML ({first}); fix the syntax") from None
@@ -369,6 +413,7 @@ class SearchSpace:
     def all_params(self) -> list[Param]:
         return list(self.params) + [p for c in self.conditionals for p in c.params]
 
+    @_one_line_errors
     def validate(self) -> "SearchSpace":
         """Check keys, names, ranges and combinations; raises :class:`SpaceError`. Returns self."""
         from agesearch.search.pruning import SCHEDULERS
@@ -516,7 +561,42 @@ class SearchSpace:
             allowed = getattr(heads[h], "losses", None)
             if allowed is not None and loss_vals and "loss" in self.fixed and self.fixed["loss"] not in allowed:
                 raise SpaceError(f"{src}: head {h!r} cannot use loss {self.fixed['loss']!r}; valid: {list(allowed)}")
+        self._check_fixed_values()
         return self
+
+    def _check_fixed_values(self) -> None:
+        """Fixed values and choices have the type of the setting's default, and the trainer accepts
+        the fixed settings (so a typo fails here, not in every trial)."""
+        from agesearch.model import MODEL_DEFAULTS
+        from agesearch.trainer import TRAIN_DEFAULTS, resolve_config
+
+        src = self.source
+        defaults = {**MODEL_DEFAULTS, **TRAIN_DEFAULTS}
+        values = [(k, v, "fixed") for k, v in self.fixed.items()]
+        values += [(p.key, v, "choice") for p in self.all_params() if p.type == "categorical" for v in p.choices]
+        for k, v, what in values:
+            if v is None:
+                raise SpaceError(f"{src}: {what} {k} is null; give a value or remove it to use the default")
+            d = defaults.get(k)
+            numeric = isinstance(d, (int, float)) and not isinstance(d, bool)
+            if numeric and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise SpaceError(f"{src}: {what} {k} must be a finite number like {d!r}, got {v!r}")
+            if isinstance(d, bool) and not isinstance(v, bool):
+                raise SpaceError(f"{src}: {what} {k} must be true or false, got {v!r}")
+        base = self.base_config()
+        try:
+            resolve_config(base)
+        except (TypeError, ValueError) as exc:
+            raise SpaceError(f"{src}: fixed settings: {(str(exc).splitlines() or [''])[0]}") from None
+        for p in self.all_params():  # every searched value the trainer could receive: range ends, choices
+            probe = list(p.choices) if p.type == "categorical" else [p.low, p.high]
+            for v in probe:
+                try:
+                    resolve_config({**base, p.key: v})
+                except (TypeError, ValueError) as exc:
+                    raise SpaceError(
+                        f"{src}: params {p.key}: {(str(exc).splitlines() or [''])[0]}; narrow the range or fix the choices"
+                    ) from None
 
     def _possible_values(self, key: str) -> tuple[Any, ...] | None:
         """Values ``key`` can take (fixed or categorical choices); None when numeric or absent."""

@@ -9,7 +9,8 @@ resumed experiment continues from the latest checkpoint, not from epoch 0.
 Reported keys besides the metrics: ``epoch``, ``score`` (the search metric at the best epoch so
 far: what the sampler and the pruner see), ``ckpt_rank`` (the early-stopping metric this epoch,
 signed so lower is better: Tune keeps the checkpoint with the lowest), ``should_stop``,
-``start_epoch`` (first epoch trained by this process: shows a resume), ``test_rows`` (rows of the
+``start_epoch`` (first epoch trained by this process: shows a resume), ``checkpoint_discarded``
+(1 when the checkpoint to resume from was unreadable and the trial restarted from scratch), ``test_rows`` (rows of the
 test split the trial could see: always 0), ``node_id`` and ``gpu_ids`` (placement).
 
 The prepared data arrive once per trial through the object store (``tune.with_parameters``),
@@ -20,15 +21,19 @@ without the test split. Module-level, so it pickles; torch is imported once per 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 STATE_FILE = "trial_state.pt"
 META_FILE = "meta.json"
+
+log = logging.getLogger(__name__)
 
 
 def _signed(metric: str, value: float) -> float:
@@ -39,14 +44,30 @@ def _signed(metric: str, value: float) -> float:
 
 
 def _maybe_fault(fault: dict[str, Any] | None, number_hint: str, epoch: int) -> None:
-    """Crash once at ``epoch`` (tests only: the ``fault`` dict is set through a private argument)."""
-    if not fault or epoch != int(fault["crash_at_epoch"]):
+    """Crash once at ``epoch`` (tests only: the ``fault`` dict is set through a private argument).
+
+    Keys: ``crash_at_epoch`` + ``marker_dir`` (crash once per trial), ``corrupt_checkpoint``
+    (``truncate`` | ``garbage``: damage the checkpoints persisted under ``checkpoint_root`` first), ``sleep_per_epoch``
+    (seconds; slows trials so a test can kill a node mid-trial).
+    """
+    if not fault:
+        return
+    if fault.get("sleep_per_epoch"):
+        import time
+
+        time.sleep(float(fault["sleep_per_epoch"]))
+    if fault.get("crash_at_epoch") is None or epoch != int(fault["crash_at_epoch"]):
         return
     marker = Path(fault["marker_dir"]) / f"crashed_{number_hint}"
     if marker.exists():
         return
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(epoch))
+    corrupt = fault.get("corrupt_checkpoint")
+    if corrupt:  # damage every checkpoint persisted under ``checkpoint_root`` so far, then crash
+        for f in Path(fault["checkpoint_root"]).glob(f"**/checkpoint_*/{STATE_FILE}"):
+            data = f.read_bytes()
+            f.write_bytes(data[: len(data) // 3] if corrupt == "truncate" else b"\x00garbage" * 16)
     raise RuntimeError(f"injected fault at epoch {epoch}")
 
 
@@ -75,13 +96,25 @@ def run_trial(config: dict[str, Any], data: Any, settings: dict[str, Any]) -> No
     metric = "score" if objective is not None else str(settings["metric"])
     ctx = ray.get_runtime_context()
     placement = {"node_id": ctx.get_node_id(), "gpu_ids": ",".join(map(str, ray.get_gpu_ids()))}
-    trial = Trial(config, data, threads=int(settings.get("cpus") or 1), objective=objective)
+    threads = int(settings.get("cpus") or 1)
+    trial = Trial(config, data, threads=threads, objective=objective)
+    trial_key = tune.get_context().get_trial_id()
+    discarded = 0.0
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
-        with ckpt.as_directory() as d:
-            trial.load(Path(d) / STATE_FILE)
+        try:
+            with ckpt.as_directory() as d:
+                trial.load(Path(d) / STATE_FILE)
+        except Exception as exc:  # noqa: BLE001 - corrupted, truncated or missing checkpoint
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            msg = (f"trial {trial_key}: checkpoint {ckpt.path} is unreadable ({type(exc).__name__}: {first}); "
+                   "restarting this trial from scratch")  # fmt: skip
+            log.warning(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=1)
+            trial = Trial(config, data, threads=threads, objective=objective)  # a half-loaded state is not trusted
+            discarded = 1.0
     start_epoch = trial.epoch + 1
-    trial_key = tune.get_context().get_trial_id()
+    placement["checkpoint_discarded"] = discarded
     es_metric = trial.metric
 
     def score_now() -> float:
