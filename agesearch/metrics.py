@@ -45,6 +45,15 @@ def gm(y: np.ndarray, p: np.ndarray, eps: float = GM_EPS) -> float:
 
 POINT_METRICS = {"mae": mae, "rmse": rmse, "pearson": pearson, "gm": gm}
 
+HIGHER_IS_BETTER = frozenset({"pearson"})
+"""Metric bases where larger is better (all others are errors: smaller is better)."""
+
+
+def metric_sign(metric: str) -> float:
+    """``-1`` for metrics where larger is better (``pearson``, ``pearson_few``), else ``+1``: multiply
+    a metric by its sign to get a value to minimise."""
+    return -1.0 if metric.split("_")[0] in HIGHER_IS_BETTER else 1.0
+
 
 def regression_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, regions: np.ndarray | None = None

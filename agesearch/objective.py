@@ -21,8 +21,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from agesearch.metrics import metric_sign
+
 INFEASIBLE = 1.0e4
-HIGHER_IS_BETTER = ("pearson",)
 
 
 def parse_guard(text: str | None) -> tuple[str | None, float | None]:
@@ -68,7 +69,7 @@ class Objective:
 
     @property
     def sign(self) -> float:
-        return -1.0 if self.metric.split("_")[0] in HIGHER_IS_BETTER else 1.0
+        return metric_sign(self.metric)
 
     @property
     def guarded(self) -> bool:

@@ -29,7 +29,7 @@ from agesearch.data import PreparedData
 from agesearch.debias import TailDebiaser
 from agesearch.heads import TargetInfo, build_head
 from agesearch.imbalance import TrainingPlan, build_plan
-from agesearch.metrics import regression_metrics
+from agesearch.metrics import metric_sign, regression_metrics
 from agesearch.model import AgeFTTransformer
 from agesearch.probabilistic import head_metrics
 from agesearch.objective import Objective
@@ -55,7 +55,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 """Training settings used when the configuration does not set them."""
 
-HIGHER_IS_BETTER = {"pearson"}
 LR_SCHEDULES = ("none", "cosine")
 DEBIAS_METHODS = ("none", "linear", "isotonic")
 
@@ -71,9 +70,7 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _metric_sign(metric: str) -> float:
-    base = metric.split("_")[0]
-    return -1.0 if base in HIGHER_IS_BETTER else 1.0
+_metric_sign = metric_sign  # kept for callers of the former private name
 
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agesearch.metrics import POINT_METRICS, regression_metrics
+from agesearch.metrics import POINT_METRICS, metric_sign, regression_metrics
 from agesearch.regions import AgeBins
 
 DECODERS: tuple[str, ...] = ("expectation", "median", "mode", "count", "sum")
@@ -36,7 +36,6 @@ THRESHOLD_DECODERS: tuple[str, ...] = ("median", "count")
 """Decoders that use ``decision_threshold``."""
 THRESHOLD_GRID: np.ndarray = np.round(np.arange(0.05, 0.951, 0.01), 4)
 """Candidates of the ``decision_threshold="auto"`` scan."""
-HIGHER_IS_BETTER = {"pearson"}
 
 
 class BinGrid:
@@ -201,7 +200,7 @@ def metric_value(metric: str, y: np.ndarray, pred: np.ndarray, regions: np.ndarr
         value = fn(y[m], pred[m])
     else:
         value = fn(y, pred)
-    return -value if base in HIGHER_IS_BETTER else value
+    return metric_sign(base) * value
 
 
 Metric = Union[str, Callable[[dict[str, float]], float]]

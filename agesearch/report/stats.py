@@ -20,11 +20,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from agesearch.metrics import GM_EPS
+from agesearch.metrics import GM_EPS, HIGHER_IS_BETTER
 from agesearch.regions import REGIONS
 
 METRICS: tuple[str, ...] = ("mae", "rmse", "pearson", "gm")
-HIGHER_IS_BETTER = {"pearson"}
 REGION_ALL = "all"
 
 
